@@ -1,0 +1,1 @@
+"""Instrument drivers: wire protocols and command sets, nothing of physics or tests."""

@@ -1,0 +1,1 @@
+"""gridhil harness: bench, clock, sequences, recorder, criteria, report, CLI, and the simulated plant."""

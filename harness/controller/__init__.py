@@ -1,0 +1,1 @@
+"""The reference controller and its deliberately broken variants."""
