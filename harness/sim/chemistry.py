@@ -77,3 +77,33 @@ def ocv_cell(offsets: np.ndarray, soc: np.ndarray) -> np.ndarray:
     index = position.astype(np.intp)
     flat = offsets + index
     return _OCV_FLAT[flat] + (position - index) * _OCV_STEP_FLAT[flat]
+
+
+SEGMENT_STRIDE = SOC_GRID_POINTS + 1
+"""Segments per row of a :func:`segment_table`: a flat guard below SOC 0, one segment per grid interval,
+and a flat segment from SOC 1."""
+
+
+def segment_table(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened (intercept, slope) of the linear segments of SOC-grid tables ``rows``, shape (k, 101).
+
+    A value at SOC ``s`` of row ``j`` is ``intercept[i] + slope[i] * x`` with the table position
+    ``x = segment_position(j, s)`` and ``i = int(x)``: one truncation, two gathers, a multiply and an
+    add, with no per-row offsets or fractions to form. Each segment carries its line in the absolute
+    position, so a row index never has to be subtracted. The guard segment (SOC in [-0.01, 0)) and the
+    top one (SOC in [1, 1.01)) are flat, so rounding just outside [0, 1] reads the end values.
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    k = rows.shape[0]
+    slope = np.zeros((k, SEGMENT_STRIDE))
+    slope[:, 1:SOC_GRID_POINTS] = np.diff(rows, axis=1)
+    start = np.concatenate([rows[:, :1], rows], axis=1)
+    first_position = np.arange(k * SEGMENT_STRIDE, dtype=float).reshape(k, SEGMENT_STRIDE)
+    return (start - slope * first_position).ravel(), slope.ravel()
+
+
+def segment_position(row: np.ndarray | int, soc: np.ndarray | float) -> np.ndarray:
+    """Position of ``soc`` in row ``row`` of a :func:`segment_table`."""
+    return (
+        np.asarray(row) * float(SEGMENT_STRIDE) + 1.0 + np.asarray(soc, dtype=float) * (SOC_GRID_POINTS - 1)
+    )

@@ -167,13 +167,9 @@ class GridSource:
         self._voltage_events: list[_Event] = []
         self._frequency_events: list[_Event] = []
         self._jumps: list[tuple[float, int, float]] = []
-        self._availability = _compile(1.0, [])
-        self._voltage = _compile(1.0, [])
-        self._frequency = _compile(nominal_frequency_hz, [])
-        self._cycles_at_start: list[float] = [0.0]
-        self._jump_deg = _compile(0.0, [])
         self._cached_key = (-1, -1, -1, -1)
         self._cached_state: GridState | None = None
+        self._rebuild()
 
     @property
     def nominal_voltage_v(self) -> float:
@@ -267,6 +263,8 @@ class GridSource:
             total_deg += degrees
             jump_events.append(_Event(at, order, total_deg))
         self._jump_deg = _compile(0.0, jump_events)
+        timelines = (self._availability, self._voltage, self._frequency, self._jump_deg)
+        self._change_times_s = sorted({start for timeline in timelines for start in timeline.starts_s})
         self._cached_state = None
 
     def _integrate_frequency(self) -> list[float]:
@@ -317,12 +315,9 @@ class GridSource:
 
     def next_change_after(self, t: float) -> float | None:
         """The next time > ``t`` at which a step, a ramp start or a ramp end happens; None if none."""
-        candidates = [
-            timeline.next_start_after(t)
-            for timeline in (self._availability, self._voltage, self._frequency, self._jump_deg)
-        ]
-        upcoming = [c for c in candidates if c is not None]
-        return min(upcoming) if upcoming else None
+        times = self._change_times_s
+        i = bisect_right(times, t)
+        return times[i] if i < len(times) else None
 
     def changing(self, t: float) -> bool:
         """True while voltage or frequency is ramping at ``t``."""

@@ -260,8 +260,8 @@ class SolarPlant:
         tracking: bool = True,
         seed: int = 0,
     ) -> None:
-        if not 0.0 < rated_ac_w < math.inf:
-            raise ValueError(f"rated_ac_w must be > 0, got {rated_ac_w}")
+        if not 0.0 <= rated_ac_w < math.inf:
+            raise ValueError(f"rated_ac_w must be >= 0 (0: no PV), got {rated_ac_w}")
         if not 0.0 < dc_ac_ratio < math.inf:
             raise ValueError(f"dc_ac_ratio must be > 0, got {dc_ac_ratio}")
         if not -90.0 <= latitude_deg <= 90.0:

@@ -200,7 +200,7 @@ def test_start_time_may_be_given_in_any_timezone():
 @pytest.mark.parametrize(
     "kwargs, argument",
     [
-        ({"rated_ac_w": 0.0}, "rated_ac_w"),
+        ({"rated_ac_w": -1.0}, "rated_ac_w"),
         ({"dc_ac_ratio": -1.0}, "dc_ac_ratio"),
         ({"latitude_deg": 91.0}, "latitude_deg"),
         ({"longitude_deg": 181.0}, "longitude_deg"),
