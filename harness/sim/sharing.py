@@ -46,7 +46,7 @@ def _water_fill(target: float, weights: np.ndarray, limit: np.ndarray) -> np.nda
     """``min(level x weight, limit)`` over the weighted packs summing to ``target`` (< sum of limits)."""
     weight = np.fmax(weights, 0.0)  # NaN and negative weights count as 0; infinite ones see _fill_exactly
     share = None
-    remaining = target
+    remaining = float(target)
     for _ in range(ROUNDS):
         weight_sum = float(weight.sum())
         if not 0.0 < weight_sum < math.inf:
