@@ -61,6 +61,7 @@ from harness.sim.chemistry import (
     CELL_V_MAX,
     CELL_V_MIN,
     OCV_TABLE,
+    SOC_GRID,
     SOC_GRID_POINTS,
     segment_position,
     segment_table,
@@ -201,10 +202,12 @@ class PackArray:
         self._slow_period_s = slow_period_s
         self._slow_due_after_s = slow_period_s - _CLOCK_TOLERANCE_S
         self._ambient_k = ambient_c + KELVIN
+        self._custom_ocv: dict[int, np.ndarray] = {}
+        """Pack index -> pack-level OCV on the SOC grid, for packs given their own curve."""
         self._constants(fleet)
-        strong_soc = 1.0 - (1.0 - soc) * self._weak_over_strong
-        self._pos = np.stack([self._base + soc * _GRID_STEPS, self._base + strong_soc * _GRID_STEPS])
+        self._pos = np.empty((2, n))
         """Table positions of the weakest (row 0) and strongest (row 1) cell: SOC x 100 + row base."""
+        self._place(soc)
 
         self._v_rc = np.zeros(n)
         self._temperature_k = np.full(n, self._ambient_k)
@@ -275,11 +278,90 @@ class PackArray:
             ("energy_loss_j", self._energy[0]),
             ("energy_terminal_j", self._energy[1]),
             ("energy_chemical_j", self._energy[2]),
-            ("capacity_ah", self._capacity_as / 3600.0),
-            ("energy_capacity_j", self._capacity_as * fleet.nominal_voltage_v),
         ):
             setattr(self, name, _read_only(array))
+        self._publish_capacity()
         self._limit_views = (_read_only(self._discharge_limit), _read_only(self._charge_limit))
+
+    def _place(self, soc: np.ndarray) -> None:
+        """Put each pack's cells at pack SOC ``soc`` in its OCV table row."""
+        strong_soc = 1.0 - (1.0 - soc) * self._weak_over_strong
+        self._pos[0] = self._base + soc * _GRID_STEPS
+        self._pos[1] = self._base + strong_soc * _GRID_STEPS
+
+    def _publish_capacity(self) -> None:
+        self.capacity_ah = _read_only(self._capacity_as / 3600.0)
+        self.energy_capacity_j = _read_only(self._capacity_as * self.fleet.nominal_voltage_v)
+
+    # ----------------------------------------------------------------- re-parameterising packs
+
+    def set_soc(self, index: Index, soc: float | np.ndarray) -> None:
+        """Put the packs at ``index`` at a new SOC (what a battery emulator's initial SOC does)."""
+        value = np.asarray(soc, dtype=float)
+        if not np.all((value >= 0.0) & (value <= 1.0)):
+            raise ValueError(f"SOC must lie in [0, 1], got {soc!r}")
+        present = self.soc
+        present[index] = value
+        self._place(present)
+        self._changed()
+
+    def set_capacity(self, index: Index, capacity_ah: float | np.ndarray) -> None:
+        """Give the packs at ``index`` a new present capacity (their state of health follows)."""
+        value = np.asarray(capacity_ah, dtype=float)
+        if not np.all((value > 0.0) & np.isfinite(value)):
+            raise ValueError(f"capacity must be a positive number of Ah, got {capacity_ah!r}")
+        soh = np.array(self.fleet.soh)
+        soh[index] = value / self.fleet.capacity_new_ah[index]
+        self._rebuild(self.fleet.aged(soh, self.fleet.resistance_ratio))
+
+    def set_resistance(self, index: Index, dc_resistance_ohm: float | np.ndarray) -> None:
+        """Give the packs at ``index`` a new DC resistance R0 + R1 at 25 °C and 50 % SOC."""
+        value = np.asarray(dc_resistance_ohm, dtype=float)
+        if not np.all((value > 0.0) & np.isfinite(value)):
+            raise ValueError(f"resistance must be a positive number of ohms, got {dc_resistance_ohm!r}")
+        ratio = np.array(self.fleet.resistance_ratio)
+        ratio[index] = value / (self.fleet.r0_new_ohm[index] + self.fleet.r1_new_ohm[index])
+        self._rebuild(self.fleet.aged(self.fleet.soh, ratio))
+
+    def set_ocv_curve(self, index: int, soc_points: np.ndarray, pack_v: np.ndarray) -> None:
+        """Give pack ``index`` its own pack-level OCV curve (points at increasing SOC from 0 to 1)."""
+        soc_points = np.asarray(soc_points, dtype=float)
+        pack_v = np.asarray(pack_v, dtype=float)
+        if soc_points.shape != pack_v.shape or soc_points.ndim != 1 or len(soc_points) < 2:
+            raise ValueError("an OCV curve needs as many SOC points as voltages, at least two")
+        if not (np.all(np.diff(soc_points) > 0) and soc_points[0] == 0.0 and soc_points[-1] == 1.0):
+            raise ValueError("OCV curve SOC points must rise strictly from 0 to 1")
+        if not (np.all(np.diff(pack_v) >= 0) and np.all(pack_v > 0)):
+            raise ValueError("OCV curve voltages must be positive and never fall as SOC rises")
+        self._custom_ocv[int(index)] = np.interp(SOC_GRID, soc_points, pack_v)
+        self._rebuild(self.fleet)
+
+    def _rebuild(self, fleet: FleetSpec) -> None:
+        """New per-pack constants for ``fleet``, the state (SOC, RC voltage, heat, faults) kept."""
+        soc = self.soc
+        self.fleet = fleet
+        self._constants(fleet)
+        self._place(soc)
+        self._publish_capacity()
+        self._dt = math.nan
+        self._changed()
+
+    def _changed(self) -> None:
+        self._fresh = False
+        self._slow_due = True
+        self._ready()
+
+    def injected(self, kind: InjectedFault) -> np.ndarray:
+        """Which packs carry the injected condition ``kind`` now (a copy)."""
+        masks = {
+            InjectedFault.ISOLATION: self._isolation,
+            InjectedFault.THERMAL_RUNAWAY: self._runaway_w > 0.0,
+            InjectedFault.WELDED_CONTACTOR: self._welded,
+            InjectedFault.CONTACTOR_FAILED_OPEN: self._failed_open,
+            InjectedFault.BMS_COMMS_LOSS: self._comms_lost,
+            InjectedFault.SOC_DRIFT: self._drift != 0.0,
+        }
+        return np.array(masks[kind])
 
     def _constants(self, fleet: FleetSpec) -> None:
         """Everything per pack that the state never changes, in the form the hot path wants it."""
@@ -289,7 +371,13 @@ class PackArray:
         self._cells = cells
         # One pack-level OCV table row per (chemistry, series cells) pair present in the fleet.
         pairs, row = np.unique(np.stack([chemistry, fleet.series_cells]), axis=1, return_inverse=True)
-        self._segment_icpt, self._segment_slope = segment_table(pairs[1][:, None] * OCV_TABLE[pairs[0]])
+        tables = pairs[1][:, None] * OCV_TABLE[pairs[0]]
+        if self._custom_ocv:
+            custom = sorted(self._custom_ocv)
+            row = np.array(row)
+            row[custom] = len(tables) + np.arange(len(custom))
+            tables = np.vstack([tables, *(self._custom_ocv[i] for i in custom)])
+        self._segment_icpt, self._segment_slope = segment_table(tables)
         self._base = segment_position(row, 0.0)
         self._mid = self._base + 0.5 * _GRID_STEPS
 

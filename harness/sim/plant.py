@@ -20,7 +20,7 @@ resolved to 1 ms during transfers and faults while quiet periods cost one sub-st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -140,6 +140,9 @@ class Plant:
     energy: EnergyLedger = field(default_factory=EnergyLedger)
     voltage_events: VoltageEventLog = field(default_factory=VoltageEventLog)
     journal: list[JournalEntry] = field(default_factory=list)
+    utility_breaker_open: bool = False
+    """The utility's own breaker upstream of the PCC (a fault-insertion relay): while open the grid is
+    gone at the PCC, whatever the grid source (or grid simulator) is doing."""
     pack_share: np.ndarray | None = None
     """The controller's per-pack power command (W). The PCS draws whatever the bus needs, so the
     commands act as shares of that total; ``None`` shares by available energy."""
@@ -185,6 +188,8 @@ class Plant:
         while end - self.t > 1e-12:
             t = self.t
             grid = self.grid.state_at(t)
+            if self.utility_breaker_open:
+                grid = replace(grid, available=False, voltage_pu=0.0)
             h = end - t
             if self._fast(grid):
                 h = min(h, fine)
@@ -367,7 +372,7 @@ class Plant:
         """Differences across the open breaker now (bus minus grid)."""
         grid = self.grid.state_at(self.t)
         bus = self.bus
-        grid_voltage = grid.voltage_pu if grid.available else 0.0
+        grid_voltage = grid.voltage_pu if grid.available and not self.utility_breaker_open else 0.0
         return SyncCheck(
             dv_pu=bus.voltage_pu - grid_voltage,
             df_hz=bus.frequency_hz - grid.frequency_hz,

@@ -502,3 +502,45 @@ def test_rejects_bad_inputs():
     for dt in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError):
             packs.step(dt, np.zeros(1))
+
+
+def test_a_pack_can_be_reparameterised_without_touching_the_others():
+    packs = PackArray(uniform_fleet(3), soc=0.5)
+    before_limits = packs.power_limits()[0].copy()
+    packs.set_soc(1, 0.9)
+    assert packs.soc == pytest.approx([0.5, 0.9, 0.5])
+    packs.set_capacity(1, 50.0)
+    assert packs.capacity_ah[1] == pytest.approx(50.0)
+    assert packs.soc[1] == pytest.approx(0.9), "a new capacity keeps the state of charge"
+    packs.set_resistance(2, 2.0 * (packs.fleet.r0_new_ohm[2] + packs.fleet.r1_new_ohm[2]))
+    assert packs.fleet.resistance_ratio[2] == pytest.approx(2.0)
+    r0 = packs.resistance_ohm[0]
+    assert r0[2] > r0[0]
+    assert packs.power_limits()[0][0] == pytest.approx(before_limits[0])
+
+    energy_before = packs.energy_capacity_j[1]
+    packs.step(10.0, np.array([0.0, 20e3, 0.0]))
+    drop = 0.9 - packs.soc[1]
+    assert drop == pytest.approx(20e3 * 10.0 / (packs.terminal_v[1] * 50.0 * 3600.0), rel=0.02)
+    assert energy_before < PackArray(uniform_fleet(3)).energy_capacity_j[1]
+
+
+def test_an_uploaded_ocv_curve_sets_that_packs_voltage():
+    packs = PackArray(uniform_fleet(2), soc=0.5)
+    packs.set_ocv_curve(0, np.array([0.0, 0.5, 1.0]), np.array([300.0, 350.0, 400.0]))
+    assert packs.ocv_v()[0] == pytest.approx(350.0)
+    assert packs.ocv_v()[1] != pytest.approx(350.0)
+    packs.set_soc(0, 0.75)
+    assert packs.ocv_v()[0] == pytest.approx(375.0)
+    with pytest.raises(ValueError, match="rise strictly"):
+        packs.set_ocv_curve(0, np.array([0.0, 0.0, 1.0]), np.array([300.0, 350.0, 400.0]))
+    with pytest.raises(ValueError, match="never fall"):
+        packs.set_ocv_curve(0, np.array([0.0, 0.5, 1.0]), np.array([300.0, 250.0, 400.0]))
+
+
+def test_injected_conditions_are_visible():
+    packs = PackArray(uniform_fleet(4))
+    packs.inject(InjectedFault.BMS_COMMS_LOSS, 2)
+    assert packs.injected(InjectedFault.BMS_COMMS_LOSS).tolist() == [False, False, True, False]
+    packs.clear(InjectedFault.BMS_COMMS_LOSS, 2)
+    assert not packs.injected(InjectedFault.BMS_COMMS_LOSS).any()
