@@ -1,0 +1,156 @@
+"""The simulated bench as a whole: every role reachable over its real protocol, one plant, one clock."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import pyvisa
+import serial
+from pymodbus.client import ModbusTcpClient
+
+from harness.sim.bench import ROLES, SimBench
+from harness.sim.plant import PlantConfig
+
+SMALL = PlantConfig(packs=12, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
+DEADLINE_S = 20.0
+
+
+@pytest.fixture
+def bench():
+    with SimBench(SMALL) as started:
+        yield started
+
+
+def visa_query(resource: str, command: str) -> str:
+    rm = pyvisa.ResourceManager("@py")
+    try:
+        instrument = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=3000)
+        try:
+            return instrument.query(command).strip()
+        finally:
+            instrument.close()
+    finally:
+        rm.close()
+
+
+def modbus_marker(resource: str) -> list[int]:
+    url = urlparse(resource)
+    client = ModbusTcpClient(url.hostname, port=url.port, timeout=3)
+    assert client.connect()
+    try:
+        reply = client.read_holding_registers(40000, count=2, device_id=int(url.path.strip("/")))
+        assert not reply.isError(), reply
+        return list(reply.registers)
+    finally:
+        client.close()
+
+
+SUNS = [0x5375, 0x6E53]
+
+
+def relay_device(resource: str) -> str:
+    return urlparse(resource).path
+
+
+def test_every_role_answers_over_its_own_protocol(bench):
+    resources = bench.resources
+    for role in ("battery", "grid", "load_meter"):
+        assert resources[role].startswith("TCPIP::127.0.0.1::")
+        assert "," in visa_query(resources[role], "*IDN?")
+    assert "," in visa_query(resources["load"], "*IDN?")
+    assert modbus_marker(resources["pcc_meter"]) == SUNS
+    assert modbus_marker(bench.pcs_face.resource) == SUNS
+    with serial.Serial(relay_device(resources["relays"]), timeout=2) as port:
+        port.write(b"relay read 0\r")
+        assert b"off" in port.read_until(b">")
+
+
+def test_bench_file_names_every_role_and_the_pcs_face(bench):
+    text = bench.bench_file("modbus+tcp://127.0.0.1:15020/1")
+    parsed = tomllib.loads(text)
+    assert set(parsed["roles"]) == {role.name for role in ROLES} | {"controller"}
+    for role in ROLES:
+        assert parsed["roles"][role.name] == {"driver": role.driver, "resource": bench.resources[role.name]}
+    assert parsed["roles"]["controller"]["resource"] == "modbus+tcp://127.0.0.1:15020/1"
+    assert parsed["sim"]["pcs"] == bench.pcs_face.resource
+    assert parsed["sim"]["packs"] == SMALL.packs
+
+
+def test_instruments_see_the_one_plant_in_lock_step(bench):
+    battery = bench.resources["battery"]
+    bench.plant.pcs.dispatch_w = 0.5e6
+    first = float(visa_query(battery, "CHANnel 1;:MEASure:SOC?"))
+    assert float(visa_query(battery, "CHANnel 1;:MEASure:SOC?")) == first, "no time passes between reads"
+    for _ in range(100):
+        bench.advance(0.1)
+    later = float(visa_query(battery, "CHANnel 1;:MEASure:SOC?"))
+    assert later < first, "10 s of discharge must show on the emulator's SOC"
+    assert later == pytest.approx(100 * bench.plant.packs.soc[0], abs=0.01)
+
+
+def test_close_frees_every_port():
+    bench = SimBench(SMALL).start()
+    ports = [urlparse(bench.pcs_face.resource).port, urlparse(bench.resources["pcc_meter"]).port]
+    ports += [int(bench.resources[r].split("::")[2]) for r in ("battery", "grid", "load_meter")]
+    bench.close()
+    bench.close()
+    for port in ports:
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port))
+
+
+def read_until(process: subprocess.Popen, marker: str) -> str:
+    """Lines the process prints up to and including the one containing ``marker``, within the deadline."""
+    seen = []
+    deadline = time.monotonic() + DEADLINE_S
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while not seen or marker not in seen[-1]:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=left):
+                pytest.fail(f"no {marker!r} from gridhil sim; it printed {seen!r}")
+            line = process.stdout.readline()  # unbuffered: select() still sees what is left
+            if not line:
+                pytest.fail(f"gridhil sim ended before {marker!r}: {process.stderr.read()!r}")
+            seen.append(line.decode())
+    return "".join(seen)
+
+
+def test_gridhil_sim_serves_until_sigterm_then_exits_clean(tmp_path: Path):
+    bench_path = tmp_path / "sim.toml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "sim", "--write-bench", str(bench_path), "--packs", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert str(bench_path) in read_until(process, "stop with Ctrl-C")
+        parsed = tomllib.loads(bench_path.read_text())
+        battery = parsed["roles"]["battery"]["resource"]
+        assert "," in visa_query(battery, "*IDN?")
+        assert modbus_marker(parsed["sim"]["pcs"]) == SUNS
+        first = float(visa_query(battery, "CHANnel 1;:MEASure:SOC?"))
+        process.send_signal(signal.SIGTERM)
+        out, err = (stream.decode() for stream in process.communicate(timeout=DEADLINE_S))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "every port closed" in out
+    assert 0.0 <= first <= 100.0
+    port = int(battery.split("::")[2])
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", port))
