@@ -174,6 +174,17 @@ def _exponent(point: Point) -> int:
     return factor or 0
 
 
+def _layout_column(values: list[float]) -> np.ndarray:
+    return np.array(values, dtype=float)[:, None]
+
+
+# The pack layout as columns (one row per register) so a block read encodes every point in one pass.
+_LAYOUT_SCALE = _layout_column([10.0 ** -_exponent(point) for point in PACK_LAYOUT])
+_LAYOUT_LOWEST, _LAYOUT_HIGHEST, _LAYOUT_MISSING = (
+    _layout_column([_RAW_LIMITS[point.type][i] for point in PACK_LAYOUT]) for i in range(3)
+)
+
+
 @dataclass
 class PackCommands:
     """The controller's per-pack commands as the face holds them; ``WCmd`` and ``ContCmd`` read them back."""
@@ -215,13 +226,14 @@ class PackBlocks:
         low = address // PACK_REGISTERS
         high = (address + count - 1) // PACK_REGISTERS + 1
         columns = self._columns(self.first + low, self.first + high)
-        raw = np.empty((high - low, PACK_REGISTERS), dtype=np.int64)
+        values = np.empty((PACK_REGISTERS, high - low))
         for offset, point in enumerate(PACK_LAYOUT):
-            lowest, highest, missing = _RAW_LIMITS[point.type]
-            scaled = np.rint(np.asarray(columns[point.name], dtype=float) * 10.0 ** -_exponent(point))
-            raw[:, offset] = np.where(np.isnan(scaled), missing, np.clip(scaled, lowest, highest))
+            values[offset] = columns[point.name]
+        values *= _LAYOUT_SCALE
+        np.rint(values, out=values)
+        raw = np.where(np.isnan(values), _LAYOUT_MISSING, np.clip(values, _LAYOUT_LOWEST, _LAYOUT_HIGHEST))
         start = address - low * PACK_REGISTERS
-        registers: list[int] = (raw & 0xFFFF).ravel()[start : start + count].tolist()
+        registers: list[int] = (raw.astype(np.int64).T & 0xFFFF).ravel()[start : start + count].tolist()
         return registers
 
     def check_write(self, address: int, registers: Sequence[int]) -> list[_PackWrite]:
