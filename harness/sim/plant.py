@@ -151,6 +151,8 @@ class Plant:
     _soft_start_s: float | None = None
     _disturbance_until_s: float = -1.0
     _disturbance_pu: float = 1.0
+    _dc_limit_sums: tuple[float, float] = (0.0, 0.0)
+    _dc_limits_version: int = -1
     _weights: np.ndarray | None = None
     _weights_key: tuple[int, bool] | None = None
 
@@ -228,11 +230,11 @@ class Plant:
             pv = pv_available if healthy else 0.0
             pcs_ac = 0.0
             if mode is PcsMode.GRID_FOLLOWING and voltage >= pcc.settings.momentary_cessation_pu:
-                export, charge = pcs.ac_limits_w(float(_sum(discharge_limit)), float(_sum(charge_limit)))
+                export, charge = pcs.ac_limits_w(*self._dc_limits())
                 pcs_ac = min(export, max(-charge, pcs.following_setpoint_w(h, served - pv)))
         elif not pcc.closed and mode is PcsMode.GRID_FORMING:
             voltage = pcs.voltage_setpoint_pu * self._soft_start_factor(h)
-            export, charge = pcs.ac_limits_w(float(_sum(discharge_limit)), float(_sum(charge_limit)))
+            export, charge = pcs.ac_limits_w(*self._dc_limits())
             pv = pv_available
             served = request
             need = request - pv
@@ -310,6 +312,15 @@ class Plant:
         pack_power = share_power(wanted_dc, weights, discharge_limit, charge_limit)
         self.packs.step(h, pack_power)
         return float(_sum(pack_power))
+
+    def _dc_limits(self) -> tuple[float, float]:
+        """The fleet's DC discharge and charge limits: sums of what the packs last published."""
+        version = self.packs.limits_version
+        if self._dc_limits_version != version:
+            discharge, charge = self.packs.power_limits()
+            self._dc_limit_sums = (float(_sum(discharge)), float(_sum(charge)))
+            self._dc_limits_version = version
+        return self._dc_limit_sums
 
     def _default_weights(self, discharging: bool) -> np.ndarray:
         """Share by available energy, recomputed when the packs republish their limits: SOC moves
