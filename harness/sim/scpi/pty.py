@@ -1,119 +1,19 @@
-"""SCPI over a pseudo-terminal: a serial instrument whose port is ``/dev/pts/N``.
-
-The client opens the slave path with pyserial or pyvisa-py (``ASRL/dev/pts/N::INSTR``), exercising the
-real serial code path including termios. The responder thread owns the raw master side and keeps the
-slave open itself, so clients may come and go without the pty hanging up; as on a real serial line there
-is one session (one error queue) for whoever is connected.
-"""
+"""SCPI over a pseudo-terminal: a serial instrument whose port is ``/dev/pts/N``, opened by pyserial or by
+pyvisa-py as ``ASRL/dev/pts/N::INSTR``. One engine session for whoever is connected, as on a serial line."""
 
 from __future__ import annotations
 
-import os
-import select
-import threading
-import tty
-from types import TracebackType
-
+from harness.sim.pty_server import PtyServer
 from harness.sim.scpi.engine import ScpiEngine
 from harness.sim.scpi.framing import LineChannel
 
-_READ_BYTES = 4096
-_JOIN_TIMEOUT_S = 5.0
 
-
-class ScpiPtyServer:
+class ScpiPtyServer(PtyServer):
     """Serves ``engine`` on a new pseudo-terminal until :meth:`close`."""
 
     def __init__(self, engine: ScpiEngine, *, max_line_bytes: int = 64 * 1024) -> None:
-        self._engine = engine
-        self._max_line_bytes = max_line_bytes
-        self._guard = threading.Lock()
-        self._fds: tuple[int, int, int, int] | None = None  # master, slave, wake-read, wake-write
-        self._device_path: str | None = None
-        self._responder: threading.Thread | None = None
-        self._closed = False
-
-    @property
-    def device_path(self) -> str:
-        """The slave device a client opens, e.g. ``/dev/pts/7`` (known once started)."""
-        if self._device_path is None:
-            raise RuntimeError("server not started")
-        return self._device_path
+        super().__init__(lambda: LineChannel(engine.open_session(), max_line_bytes), thread_name="scpi-pty")
 
     @property
     def resource(self) -> str:
         return f"ASRL{self.device_path}::INSTR"
-
-    def start(self) -> ScpiPtyServer:
-        with self._guard:
-            if self._closed or self._fds is not None:
-                raise RuntimeError("a server starts once")
-            master, slave = os.openpty()
-            tty.setraw(master)  # no echo, no CR/LF translation
-            os.set_blocking(master, False)
-            wake_read, wake_write = os.pipe()
-            self._fds = (master, slave, wake_read, wake_write)
-            self._device_path = os.ttyname(slave)
-            self._responder = threading.Thread(
-                target=self._respond, args=(master, wake_read), name="scpi-pty", daemon=True
-            )
-            self._responder.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the responder thread and close the pty; idempotent."""
-        with self._guard:
-            if self._closed:
-                return
-            self._closed = True
-            fds = self._fds
-        if fds is None:
-            return
-        os.write(fds[3], b"\0")  # wakes the responder out of select()
-        if self._responder is not None:
-            self._responder.join(_JOIN_TIMEOUT_S)
-        for fd in fds:
-            os.close(fd)
-
-    def __enter__(self) -> ScpiPtyServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _respond(self, master: int, wake: int) -> None:
-        channel = LineChannel(self._engine.open_session(), self._max_line_bytes)
-        while True:
-            readable, _, _ = select.select([master, wake], [], [])
-            if wake in readable:
-                return
-            try:
-                data = os.read(master, _READ_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return  # the pty is gone
-            if not _write_all(master, wake, channel.feed(data)):
-                return
-
-
-def _write_all(master: int, wake: int, data: bytes) -> bool:
-    """Write ``data`` to the master, waiting for room; False if woken to stop first.
-
-    A pty buffers only a few KiB: a client that stops reading must not keep close() from waking us.
-    """
-    view = memoryview(data)
-    while view:
-        readable, _, _ = select.select([wake], [master], [])
-        if readable:
-            return False
-        try:
-            view = view[os.write(master, view) :]
-        except BlockingIOError:
-            continue
-    return True

@@ -24,7 +24,8 @@ from harness.sim.plant import Plant
 
 
 class Server(Protocol):
-    """What serves a stand-in: a transport with a resource string (``ScpiTcpServer``, ``ScpiPtyServer``)."""
+    """What serves a stand-in: a transport with a resource string (``ScpiTcpServer``, a ``PtyServer``,
+    ``ModbusStandIn``)."""
 
     @property
     def resource(self) -> str: ...

@@ -18,20 +18,16 @@ Each relay acts on the plant as :mod:`harness.sim.standins.wiring` says; all rel
 state. The relays start off and building the box changes nothing; closing it leaves relays and plant
 as they are.
 
-The pty server is written here rather than reused from ``harness.sim.scpi.pty``: that one frames
-``\\n``-terminated SCPI messages into an engine session and cannot carry a character-echoing line
-protocol; the transport part (pty pair, wake pipe, responder thread) is the same pattern.
+The port is a :class:`~harness.sim.pty_server.PtyServer` serving a :class:`NumatoTerminal`.
 """
 
 from __future__ import annotations
 
-import os
-import select
 import threading
-import tty
 from collections.abc import Callable
 
 from harness.sim.plant import Plant
+from harness.sim.pty_server import PtyServer
 from harness.sim.standins import StandIn
 from harness.sim.standins.wiring import RelayWiring
 
@@ -42,8 +38,6 @@ DEFAULT_ID = "00000000"
 ID_LENGTH = 8
 LINE_MAX_BYTES = 256
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_READ_BYTES = 4096
-_JOIN_TIMEOUT_S = 5.0
 
 
 class RelayBox(StandIn):
@@ -69,8 +63,8 @@ class RelayBox(StandIn):
         """The serial port a client opens, e.g. ``/dev/pts/7`` (known once started)."""
         return self.resource.removeprefix("serial://").split("?")[0]
 
-    def _make_server(self) -> PtyLineServer:
-        return PtyLineServer(lambda: NumatoTerminal(self.execute))
+    def _make_server(self) -> NumatoPtyServer:
+        return NumatoPtyServer(lambda: NumatoTerminal(self.execute), thread_name="relay-pty")
 
     def execute(self, line: str) -> str | None:
         """Run one command line; its reply, or None for commands without one (and unknown ones)."""
@@ -155,72 +149,9 @@ class NumatoTerminal:
         return b"\n" + (b"" if reply is None else reply.encode() + b"\r\n") + b">"
 
 
-class PtyLineServer:
-    """A byte-stream responder on a new pseudo-terminal: what the client writes to the slave goes to
-    ``handler().feed``, and what that returns goes back. Clients may come and go; one session."""
-
-    def __init__(self, handler: Callable[[], NumatoTerminal]) -> None:
-        self._handler = handler
-        self._guard = threading.Lock()
-        self._fds: tuple[int, int, int, int] | None = None  # master, slave, wake-read, wake-write
-        self._responder: threading.Thread | None = None
-        self._device_path: str | None = None
-        self._closed = False
+class NumatoPtyServer(PtyServer):
+    """The box's serial port, named as the bench file names a pyserial port."""
 
     @property
     def resource(self) -> str:
-        if self._device_path is None:
-            raise RuntimeError("server not started")
-        return f"serial://{self._device_path}?baudrate={BAUD_RATE}"
-
-    def start(self) -> PtyLineServer:
-        with self._guard:
-            if self._closed or self._fds is not None:
-                raise RuntimeError("a server starts once")
-            master, slave = os.openpty()
-            tty.setraw(master)
-            os.set_blocking(master, False)
-            wake_read, wake_write = os.pipe()
-            self._fds = (master, slave, wake_read, wake_write)
-            self._device_path = os.ttyname(slave)
-            self._responder = threading.Thread(
-                target=self._respond, args=(master, wake_read), name="relay-pty", daemon=True
-            )
-            self._responder.start()
-        return self
-
-    def close(self) -> None:
-        with self._guard:
-            if self._closed:
-                return
-            self._closed = True
-            fds = self._fds
-        if fds is None:
-            return
-        os.write(fds[3], b"\0")
-        if self._responder is not None:
-            self._responder.join(_JOIN_TIMEOUT_S)
-        for fd in fds:
-            os.close(fd)
-
-    def _respond(self, master: int, wake: int) -> None:
-        terminal = self._handler()
-        while True:
-            readable, _, _ = select.select([master, wake], [], [])
-            if wake in readable:
-                return
-            try:
-                data = os.read(master, _READ_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
-            reply = memoryview(terminal.feed(data))
-            while reply:
-                readable, _, _ = select.select([wake], [master], [])
-                if readable:
-                    return
-                try:
-                    reply = reply[os.write(master, reply) :]
-                except BlockingIOError:
-                    continue
+        return f"serial://{self.device_path}?baudrate={BAUD_RATE}"

@@ -1,13 +1,17 @@
-"""Tests of the stand-in instruments, driven through real clients (pyvisa-py, pyserial); shared helpers."""
+"""Tests of the stand-in instruments, driven through real clients (pyvisa-py, pyserial, pymodbus); shared
+helpers. The fixtures they share are in ``conftest.py``."""
 
 from __future__ import annotations
 
 import re
 import string
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlparse
 
 from hypothesis import strategies as st
+from pymodbus.client import ModbusTcpClient
 from pyvisa import ResourceManager
 from pyvisa.resources import MessageBasedResource
 
@@ -55,6 +59,25 @@ def ask(instrument: MessageBasedResource, query: str) -> str:
     return lines[0]
 
 
+def assert_refusal_changes_nothing(
+    instrument: MessageBasedResource,
+    message: str,
+    lock: threading.RLock,
+    state: Callable[[], object],
+    identity: str,
+) -> None:
+    """Send ``message``: if the instrument refused it, ``state()`` (read under ``lock``) is as before;
+    either way the instrument still answers ``*IDN?`` with ``identity``."""
+    with lock:
+        before = state()
+    _, code = send(instrument, message)
+    with lock:
+        after = state()
+    if code != 0:
+        assert after == before, f"{message!r} failed with {code} but changed the plant"
+    assert instrument.query("*IDN?") == identity
+
+
 def run(
     plant: Plant,
     lock: threading.RLock,
@@ -94,4 +117,94 @@ def scpi_messages(headers: Sequence[str], words: Sequence[str]) -> st.SearchStra
         header,
         st.booleans(),
         st.lists(token, max_size=4),
+    )
+
+
+# ----------------------------------------------------------------------------- a small SunSpec client
+
+SUNS = [0x5375, 0x6E53]
+END_MODEL = 0xFFFF
+MAX_READ = 125
+
+
+class SunSpecClient:
+    """Reads and writes one unit of a Modbus stand-in by its bench-file resource, as a driver does."""
+
+    def __init__(self, client: ModbusTcpClient, unit: int) -> None:
+        self.client = client
+        self.unit = unit
+
+    def read(self, address: int, count: int) -> list[int]:
+        registers: list[int] = []
+        for start in range(address, address + count, MAX_READ):
+            reply = self.client.read_holding_registers(
+                start, count=min(MAX_READ, address + count - start), device_id=self.unit
+            )
+            assert not reply.isError(), (self.unit, start, reply)
+            registers += reply.registers
+        return registers
+
+    def read_error(self, address: int, count: int = 1) -> int:
+        """The exception code a read is refused with."""
+        reply = self.client.read_holding_registers(address, count=count, device_id=self.unit)
+        assert reply.isError(), (address, reply.registers)
+        return int(reply.exception_code)
+
+    def write(self, address: int, registers: list[int]) -> int | None:
+        """Write; the exception code, or None when accepted."""
+        reply = self.client.write_registers(address, registers, device_id=self.unit)
+        return int(reply.exception_code) if reply.isError() else None
+
+    def chain(self) -> dict[int, tuple[int, int]]:
+        """Model id -> (address of its body, length), walking from the 'SunS' marker at 40000."""
+        assert self.read(40000, 2) == SUNS
+        models: dict[int, tuple[int, int]] = {}
+        address = 40002
+        while True:
+            model_id, length = self.read(address, 2)
+            if model_id == END_MODEL:
+                assert length == 0
+                return models
+            assert model_id not in models
+            models[model_id] = (address + 2, length)
+            address += 2 + length
+
+    def body(self, model_id: int) -> list[int]:
+        address, length = self.chain()[model_id]
+        return self.read(address, length)
+
+    def text(self, registers: list[int]) -> str:
+        return bytes(b for register in registers for b in register.to_bytes(2, "big")).rstrip(b"\0").decode()
+
+
+@contextmanager
+def connect(resource: str) -> Iterator[SunSpecClient]:
+    """A client of ``modbus+tcp://host:port/unit``."""
+    url = urlparse(resource)
+    assert url.scheme == "modbus+tcp" and url.hostname == "127.0.0.1"
+    client = ModbusTcpClient(url.hostname, port=url.port, timeout=3, retries=0)
+    assert client.connect()
+    try:
+        yield SunSpecClient(client, int(url.path.strip("/")))
+    finally:
+        client.close()
+
+
+def signed(raw: int) -> int:
+    return raw - 0x10000 if raw >= 0x8000 else raw
+
+
+def scaled(raw: int, sf_raw: int, *, is_signed: bool = True) -> float:
+    return (signed(raw) if is_signed else raw) * 10.0 ** signed(sf_raw)
+
+
+def uint32(registers: list[int]) -> int:
+    return registers[0] << 16 | registers[1]
+
+
+def identity_of(wire: SunSpecClient) -> str:
+    """Manufacturer, model, serial number and version from model 1, as the stand-ins' identity puts them."""
+    common = wire.body(1)
+    return ",".join(
+        wire.text(common[start : start + size]) for start, size in ((0, 16), (16, 16), (48, 16), (40, 8))
     )

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
-import pyvisa
 from hypothesis import HealthCheck, given, settings
 
 from harness.sim.packs import FaultCode, InjectedFault
 from harness.sim.standins.battery import IDENTITY, BatteryEmulator
-from tests.sim.standins import ask, error_of, open_visa, run, scpi_messages, send, small_plant
+from tests.sim.standins import ask, assert_refusal_changes_nothing, error_of, open_visa, run, scpi_messages
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
-
-
-@pytest.fixture(scope="module")
-def visa():
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
-
-
-@pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
-def plant():
-    return small_plant()
 
 
 @pytest.fixture
@@ -41,9 +21,8 @@ def emulator(plant, lock):
 
 @pytest.fixture
 def battery(visa, emulator):
-    instrument = open_visa(visa, emulator.resource)
-    yield instrument
-    instrument.close()
+    with open_visa(visa, emulator.resource) as instrument:
+        yield instrument
 
 
 def select(battery, pack: int) -> None:
@@ -333,11 +312,4 @@ FUZZ_WORDS = ["ON", "OFF", "MAX", "MIN", "DEF", "ISOL", "THER", "WELD", "OPEN", 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=scpi_messages(FUZZ_HEADERS, FUZZ_WORDS))
 def test_random_commands_never_break_it_and_errors_change_nothing(battery, plant, lock, message):
-    with lock:
-        before = _pack_state(plant.packs)
-    _, code = send(battery, message)
-    with lock:
-        after = _pack_state(plant.packs)
-    if code != 0:
-        assert after == before, f"{message!r} failed with {code} but changed the packs"
-    assert battery.query("*IDN?") == IDENTITY
+    assert_refusal_changes_nothing(battery, message, lock, lambda: _pack_state(plant.packs), IDENTITY)

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-import pyvisa
 from hypothesis import HealthCheck, given, settings
 
 from harness.sim.load import TrainingSwings
 from harness.sim.standins.electronic_load import IDENTITY, ElectronicLoad
-from tests.sim.standins import ask, error_of, open_visa, run, scpi_messages, send, small_plant
+from tests.sim.standins import (
+    ask,
+    assert_refusal_changes_nothing,
+    error_of,
+    open_visa,
+    run,
+    scpi_messages,
+    send,
+    small_plant,
+)
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 RATED_W = 4e6
 NOMINAL_V = 480.0
-
-
-@pytest.fixture(scope="module")
-def visa():
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
-
-
-@pytest.fixture
-def lock():
-    return threading.RLock()
 
 
 @pytest.fixture
@@ -43,10 +37,9 @@ def electronic_load(plant, lock):
 
 @pytest.fixture
 def load(visa, electronic_load):
-    instrument = open_visa(visa, electronic_load.resource)
-    assert error_of(instrument, "CONFigure:REMote ON") == 0
-    yield instrument
-    instrument.close()
+    with open_visa(visa, electronic_load.resource) as instrument:
+        assert error_of(instrument, "CONFigure:REMote ON") == 0
+        yield instrument
 
 
 def demand_w(plant, lock, at_s: float) -> float:
@@ -208,11 +201,4 @@ FUZZ_WORDS = ["ON", "OFF", "MAX", "MIN", "INF", "CCH", "CPH", "CCDH", "LIST", "C
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=scpi_messages(FUZZ_HEADERS, FUZZ_WORDS))
 def test_random_commands_never_break_it_and_errors_change_nothing(load, plant, lock, message):
-    with lock:
-        before = _load_programme(plant)
-    _, code = send(load, message)
-    with lock:
-        after = _load_programme(plant)
-    if code != 0:
-        assert after == before, f"{message!r} failed with {code} but changed the racks"
-    assert load.query("*IDN?") == IDENTITY
+    assert_refusal_changes_nothing(load, message, lock, lambda: _load_programme(plant), IDENTITY)

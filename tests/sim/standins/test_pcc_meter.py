@@ -1,29 +1,22 @@
 """The PCC meter through the real pymodbus client: SunSpec chain, readings against the plant, energy, events.
 
-The helpers at the top are a small SunSpec client, as a driver holds one; the PCS/BMS face tests use them too.
-Model 203 offsets below are the standard's (sunspec/models model_203.json), not taken from the stand-in.
+The SunSpec client is the small one in ``tests.sim.standins``, as a driver holds one. Model 203 offsets
+below are the standard's (sunspec/models model_203.json), not taken from the stand-in.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import urlparse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymodbus.client import ModbusTcpClient
 
 from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.pcc_meter import PccMeter
 from tests.sim.factories import uniform_fleet
+from tests.sim.standins import END_MODEL, connect, identity_of, run, scaled, signed, uint32
 
-SUNS = [0x5375, 0x6E53]
-END_MODEL = 0xFFFF
-MAX_READ = 125
 NOMINAL_LL_V = 480.0
 METER_PLANT = PlantConfig(packs=100, pv_rated_w=0.0, load_rated_w=4e6)
 """No PV (so the sign of the grid power is set by the PCS dispatch alone); 100 packs carry ~8 MW."""
@@ -34,84 +27,6 @@ A, APH_A, A_SF, PHV, PHV_A, PPV, PHV_AB, V_SF, HZ, HZ_SF = 0, 1, 4, 5, 6, 9, 10,
 W, WPH_A, W_SF, VA, VA_SF, VAR, VAR_SF, PF, PF_SF = 16, 17, 20, 21, 25, 26, 30, 31, 35
 TOT_WH_EXP, TOT_WH_IMP, TOT_WH_SF, EVT = 36, 44, 52, 103
 POWER_FAILURE, UNDER_VOLTAGE, OVER_VOLTAGE = 1 << 2, 1 << 3, 1 << 6
-
-
-# ----------------------------------------------------------------------------- a small SunSpec client
-
-
-class SunSpecClient:
-    """Reads and writes one unit of a stand-in by its bench-file resource, as a driver does."""
-
-    def __init__(self, client: ModbusTcpClient, unit: int) -> None:
-        self.client = client
-        self.unit = unit
-
-    def read(self, address: int, count: int) -> list[int]:
-        registers: list[int] = []
-        for start in range(address, address + count, MAX_READ):
-            reply = self.client.read_holding_registers(
-                start, count=min(MAX_READ, address + count - start), device_id=self.unit
-            )
-            assert not reply.isError(), (self.unit, start, reply)
-            registers += reply.registers
-        return registers
-
-    def read_error(self, address: int, count: int = 1) -> int:
-        """The exception code a read is refused with."""
-        reply = self.client.read_holding_registers(address, count=count, device_id=self.unit)
-        assert reply.isError(), (address, reply.registers)
-        return int(reply.exception_code)
-
-    def write(self, address: int, registers: list[int]) -> int | None:
-        """Write; the exception code, or None when accepted."""
-        reply = self.client.write_registers(address, registers, device_id=self.unit)
-        return int(reply.exception_code) if reply.isError() else None
-
-    def chain(self) -> dict[int, tuple[int, int]]:
-        """Model id -> (address of its body, length), walking from the 'SunS' marker at 40000."""
-        assert self.read(40000, 2) == SUNS
-        models: dict[int, tuple[int, int]] = {}
-        address = 40002
-        while True:
-            model_id, length = self.read(address, 2)
-            if model_id == END_MODEL:
-                assert length == 0
-                return models
-            assert model_id not in models
-            models[model_id] = (address + 2, length)
-            address += 2 + length
-
-    def body(self, model_id: int) -> list[int]:
-        address, length = self.chain()[model_id]
-        return self.read(address, length)
-
-    def text(self, registers: list[int]) -> str:
-        return bytes(b for register in registers for b in register.to_bytes(2, "big")).rstrip(b"\0").decode()
-
-
-@contextmanager
-def connect(resource: str) -> Iterator[SunSpecClient]:
-    """A client of ``modbus+tcp://host:port/unit``."""
-    url = urlparse(resource)
-    assert url.scheme == "modbus+tcp" and url.hostname == "127.0.0.1"
-    client = ModbusTcpClient(url.hostname, port=url.port, timeout=3, retries=0)
-    assert client.connect()
-    try:
-        yield SunSpecClient(client, int(url.path.strip("/")))
-    finally:
-        client.close()
-
-
-def signed(raw: int) -> int:
-    return raw - 0x10000 if raw >= 0x8000 else raw
-
-
-def scaled(raw: int, sf_raw: int, *, is_signed: bool = True) -> float:
-    return (signed(raw) if is_signed else raw) * 10.0 ** signed(sf_raw)
-
-
-def uint32(registers: list[int]) -> int:
-    return registers[0] << 16 | registers[1]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -129,11 +44,6 @@ def plant():
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
 def meter(plant, lock):
     with PccMeter(plant, lock) as started:
         yield started
@@ -145,12 +55,6 @@ def wire(meter):
         yield client
 
 
-def step(plant: Plant, lock: threading.RLock, seconds: float, dt: float = 0.5) -> None:
-    with lock:
-        for _ in range(round(seconds / dt)):
-            plant.step(dt)
-
-
 # ----------------------------------------------------------------------------- tests
 
 
@@ -160,14 +64,6 @@ def test_chain_walk_finds_common_then_model_203_of_standard_length(wire):
     assert chain[1] == (40004, 66)
     assert chain[203] == (40004 + 66 + 2, 105)
     assert wire.read(40004 + 66 + 2 + 105, 2) == [END_MODEL, 0]
-
-
-def identity_of(wire: SunSpecClient) -> str:
-    """Manufacturer, model, serial number and version from model 1, as the stand-ins' identity puts them."""
-    common = wire.body(1)
-    return ",".join(
-        wire.text(common[start : start + size]) for start, size in ((0, 16), (16, 16), (48, 16), (40, 8))
-    )
 
 
 def test_common_model_names_the_simulated_meter(wire, meter):
@@ -183,7 +79,7 @@ def test_common_model_names_the_simulated_meter(wire, meter):
 def test_readings_with_scale_factors_equal_the_plant(dispatch_w, importing, lock):
     plant = build_plant(dispatch_w)
     with PccMeter(plant, lock) as meter, connect(meter.resource) as wire:
-        step(plant, lock, 2.0)
+        run(plant, lock, 2.0, dt=0.5)
         body = wire.body(203)
         grid_w = plant.bus.grid_w
     assert (grid_w > 0) is importing
@@ -213,9 +109,9 @@ def test_readings_with_scale_factors_equal_the_plant(dispatch_w, importing, lock
 def test_energy_accumulators_grow_with_the_ledger(dispatch_w, growing, still, lock):
     plant = build_plant(dispatch_w)
     with PccMeter(plant, lock) as meter, connect(meter.resource) as wire:
-        step(plant, lock, 1.0)
+        run(plant, lock, 1.0, dt=0.5)
         before = wire.body(203)
-        step(plant, lock, 30.0)
+        run(plant, lock, 30.0, dt=0.5)
         after = wire.body(203)
     assert signed(after[TOT_WH_SF]) == 3  # kWh
 
@@ -232,7 +128,7 @@ def test_energy_accumulators_grow_with_the_ledger(dispatch_w, growing, still, lo
 def test_grid_outage_reads_as_power_failure_with_zero_voltage_and_frequency(plant, lock, wire):
     with lock:
         plant.grid.outage(at=plant.t + 0.1)
-    step(plant, lock, 1.0, dt=0.01)
+    run(plant, lock, 1.0, dt=0.01)
     body = wire.body(203)
     assert not plant.pcc.closed  # the static switch islanded the plant
     assert uint32(body[EVT : EVT + 2]) & POWER_FAILURE
@@ -247,7 +143,7 @@ def test_grid_outage_reads_as_power_failure_with_zero_voltage_and_frequency(plan
 def test_voltage_outside_the_normal_band_sets_its_event_bit(plant, lock, wire, level_pu, bit):
     with lock:
         plant.grid.set_voltage(at=plant.t, voltage_pu=level_pu)
-    step(plant, lock, 0.05, dt=0.01)
+    run(plant, lock, 0.05, dt=0.01)
     body = wire.body(203)
     assert uint32(body[EVT : EVT + 2]) == bit
     assert scaled(body[PPV], body[V_SF]) == pytest.approx(level_pu * NOMINAL_LL_V, abs=0.05)

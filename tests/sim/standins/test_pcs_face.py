@@ -8,8 +8,6 @@ block's are the documented layout (docs/register-map.md).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +20,7 @@ from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.pcs_face import PcsFace
 from harness.sim.standins.sunspec_models import microgrid_model
 from tests.sim.factories import uniform_fleet
-from tests.sim.standins.test_pcc_meter import SunSpecClient, connect, identity_of, scaled, signed, uint32
+from tests.sim.standins import SunSpecClient, connect, identity_of, run, scaled, signed, uint32
 
 FACE_PLANT = PlantConfig(packs=12, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
 RATED_W = 1.2e6
@@ -132,11 +130,6 @@ def plant():
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
 def face_standin(plant, lock):
     with PcsFace(plant, lock) as started:
         yield started
@@ -151,12 +144,6 @@ def wire(face_standin):
 @pytest.fixture
 def face(wire):
     return Face(wire)
-
-
-def step(plant: Plant, lock: threading.RLock, seconds: float, dt: float = 0.01) -> None:
-    with lock:
-        for _ in range(round(seconds / dt)):
-            plant.step(dt)
 
 
 def snapshot(plant: Plant) -> tuple[object, ...]:
@@ -184,7 +171,7 @@ def test_chain_walk_finds_common_der_battery_and_vendor_models(wire, face_standi
 
 def test_der_measurement_follows_the_pcs(face, plant, lock):
     face.ok(DER_CONTROL, "WSet", int32(600_000))
-    step(plant, lock, 2.0, dt=0.5)
+    run(plant, lock, 2.0, dt=0.5)
     assert plant.pcs.dispatch_w == 600_000
     assert face.value(DER_MEASURE, "W", "W_SF") == pytest.approx(plant.bus.pcs_ac_w, abs=500.0)
     assert plant.bus.pcs_ac_w > 0  # the PCS injects: + W
@@ -288,7 +275,7 @@ def test_mode_requests_drive_the_pcs_and_read_back_zero(face, plant, request_cod
 def test_breaker_commands_act_at_the_next_plant_step(face, plant, lock):
     face.ok(MICROGRID, "PccCmd", [1])
     assert (plant.pcc.closed, face.one(MICROGRID, "PccPend"), face.one(MICROGRID, "PccCmd")) == (True, 1, 0)
-    step(plant, lock, 0.01)
+    run(plant, lock, 0.01)
     assert not plant.pcc.closed
     states = [face.one(MICROGRID, name) for name in ("PccSt", "PccPend", "PccOpenRsn", "PcsMode")]
     assert states == [0, 0, 1, 3]  # open, nothing pending, planned island, grid-forming
@@ -297,20 +284,20 @@ def test_breaker_commands_act_at_the_next_plant_step(face, plant, lock):
 
     face.ok(MICROGRID, "PccCmd", [2])  # sync-checked: the island has not drifted yet
     assert face.one(MICROGRID, "PccPend") == 2
-    step(plant, lock, 0.01)
+    run(plant, lock, 0.01)
     assert plant.pcc.closed and plant.pcc.closes[-1].sync_checked
     assert [face.one(MICROGRID, name) for name in ("PccSt", "PccCloses", "PcsMode")] == [1, 1, 2]
 
     face.ok(MICROGRID, "PccCmd", [1])
-    step(plant, lock, 0.5)
+    run(plant, lock, 0.5)
     face.ok(MICROGRID, "PccCmd", [3])
     assert face.one(MICROGRID, "PccPend") == 3
     face.ok(MICROGRID, "PccCmd", [4])
     assert face.one(MICROGRID, "PccPend") == 0
-    step(plant, lock, 0.01)
+    run(plant, lock, 0.01)
     assert not plant.pcc.closed
     face.ok(MICROGRID, "PccCmd", [3])
-    step(plant, lock, 0.01)
+    run(plant, lock, 0.01)
     assert plant.pcc.closed and not plant.pcc.closes[-1].sync_checked
 
 
@@ -319,14 +306,14 @@ def test_open_reason_codes_name_what_opened_the_breaker(face, plant, lock, auto_
     face.ok(MICROGRID, "AutoIslEna", [auto_island])
     with lock:
         plant.grid.sag(at=plant.t, residual_pu=0.4, duration_s=3.0)
-    step(plant, lock, 2.5, dt=0.05)
+    run(plant, lock, 2.5, dt=0.05)
     assert not plant.pcc.closed
     assert face.one(MICROGRID, "PccOpenRsn") == code
 
 
 def test_sync_check_data_match_the_plant_across_the_open_breaker(face, plant, lock):
     face.ok(MICROGRID, "PccCmd", [1])
-    step(plant, lock, 0.5)
+    run(plant, lock, 0.5)
     sync = plant.sync_check()
     grid = plant.grid.state_at(plant.t)
 
@@ -346,12 +333,12 @@ def test_sync_check_data_match_the_plant_across_the_open_breaker(face, plant, lo
 def test_black_start_energises_a_dead_island(face, plant, lock):
     face.ok(MICROGRID, "IslEna", [0])
     face.ok(MICROGRID, "PccCmd", [1])
-    step(plant, lock, 0.01)
+    run(plant, lock, 0.01)
     assert plant.pcs.mode is PcsMode.OFF and face.one(MICROGRID, "BusV") == 0
     face.ok(MICROGRID, "BlkStrt", [1])
     assert plant.pcs.mode is PcsMode.GRID_FORMING
     assert face.one(MICROGRID, "BlkStrt") == 0
-    step(plant, lock, 0.5)
+    run(plant, lock, 0.5)
     assert 0 < face.one(MICROGRID, "BusV") < 4800
 
 
@@ -372,7 +359,7 @@ def test_pack_share_enable_hands_the_pack_commands_to_the_plant(face, plant):
 
 def test_bank_model_sums_what_the_packs_report(face, plant, lock):
     face.ok(DER_CONTROL, "WSet", int32(600_000))
-    step(plant, lock, 5.0, dt=0.5)
+    run(plant, lock, 5.0, dt=0.5)
     packs = plant.packs
     discharge_w, charge_w = packs.power_limits()
     soc = np.dot(packs.reported_soc, packs.energy_capacity_j) / packs.energy_capacity_j.sum()
@@ -527,7 +514,7 @@ def assert_block_reports(values: dict[str, float], plant: Plant, pack: int) -> N
 
 def test_first_and_last_pack_blocks_report_what_their_bms_reports(face, plant, lock):
     face.ok(DER_CONTROL, "WSet", int32(600_000))
-    step(plant, lock, 3.0, dt=0.5)
+    run(plant, lock, 3.0, dt=0.5)
     last = plant.packs.n - 1
     for pack in (0, last):
         assert_block_reports(pack_values(face.wire, pack * PACK_REGISTERS), plant, pack)
@@ -560,14 +547,14 @@ def test_pack_commands_act_on_that_pack_only(face, plant, lock):
 
 def test_comms_lost_pack_freezes_while_the_true_pack_moves(face, plant, lock):
     face.ok(DER_CONTROL, "WSet", int32(900_000))
-    step(plant, lock, 2.0, dt=0.5)
+    run(plant, lock, 2.0, dt=0.5)
     lost, healthy = 3, 4
     with lock:
         plant.packs.inject(InjectedFault.BMS_COMMS_LOSS, lost)
         true_soc = plant.packs.soc[lost]
     frozen = pack_values(face.wire, lost * PACK_REGISTERS)
     moving = pack_values(face.wire, healthy * PACK_REGISTERS)
-    step(plant, lock, 20.0, dt=0.5)
+    run(plant, lock, 20.0, dt=0.5)
     later = pack_values(face.wire, lost * PACK_REGISTERS)
     for name in ("SoC", "V", "A", "Tmp", "CellVMin", "CellVMax", "Hb", "W"):
         assert later[name] == frozen[name], name

@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 
 import numpy as np
 import pytest
-import pyvisa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.sim.load import TrainingSwings
 from harness.sim.plant import BusState
 from harness.sim.standins.power_analyzer import IDENTITY, PowerAnalyzer
-from tests.sim.standins import ask, error_of, open_visa, run, scpi_messages, send, small_plant
+from tests.sim.standins import ask, error_of, open_visa, run, scpi_messages, send
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 NOMINAL_LN_V = 480.0 / math.sqrt(3.0)
 ITEMS = ":NUM:NORM:NUM 11;ITEM8 P,SIGMA;ITEM9 S,SIGMA;ITEM10 LAMBDA,SIGMA;ITEM11 URMS,SIGMA"
 # Items 1-7 are the defaults: URMS,1 IRMS,1 P,1 S,1 Q,1 LAMBDA,1 FU,1.
-
-
-@pytest.fixture(scope="module")
-def visa():
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
-
-
-@pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
-def plant():
-    return small_plant()
 
 
 @pytest.fixture
@@ -49,10 +30,9 @@ def analyzer(plant, lock):
 
 @pytest.fixture
 def meter(visa, analyzer):
-    instrument = open_visa(visa, analyzer.resource)
-    assert error_of(instrument, ":COMMunicate:REMote ON;:NUMeric:FORMat ASCii") == 0
-    yield instrument
-    instrument.close()
+    with open_visa(visa, analyzer.resource) as instrument:
+        assert error_of(instrument, ":COMMunicate:REMote ON;:NUMeric:FORMat ASCii") == 0
+        yield instrument
 
 
 def values(meter, query: str = ":NUMeric:NORMal:VALue?") -> list[float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-import threading
 
 import numpy as np
 import pytest
@@ -23,16 +22,6 @@ from harness.sim.standins.wiring import (
 from tests.sim.standins import TIMEOUT_S, run, small_plant
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
-
-
-@pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
-def plant():
-    return small_plant()
 
 
 @pytest.fixture
