@@ -253,10 +253,12 @@ def test_weaker_packs_have_higher_resistance(large_fleet):
 @settings(max_examples=20, deadline=None)
 @given(seed=SEEDS, rho=st.floats(-0.9, 0.9))
 def test_correlation_follows_its_parameter(seed, rho):
-    fleet = draw_fleet(4000, seed, soh_resistance_correlation=rho)
+    fleet = draw_fleet(20_000, seed, soh_resistance_correlation=rho)
     measured = np.corrcoef(fleet.soh, np.log(fleet.resistance_ratio))[0, 1]
-    # Standard error (1 - rho^2)/sqrt(4000) <= 0.016; the truncation shrinks |rho| by ~1 %.
-    assert measured == pytest.approx(rho, abs=0.06)
+    # Standard error (1 - rho^2)/sqrt(20000) <= 0.0071, so 0.04 is over five of them: hypothesis tries
+    # many seeds, and a tolerance of three or four standard errors is crossed by chance (seed 26 did).
+    # The truncation shrinks |rho| by ~1 %.
+    assert measured == pytest.approx(rho, abs=0.04)
 
 
 # --- cells and knees ------------------------------------------------------------------------------
