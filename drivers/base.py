@@ -11,9 +11,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypeVar
 
 from drivers.errors import LimitViolation
+
+_Option = TypeVar("_Option", str, int, float, bool)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,21 @@ class DriverConfig:
     limits: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, object] = field(default_factory=dict)
     """Driver-specific settings from the role's table (e.g. ``visa_library``, ``timeout_s``)."""
+
+    def option(self, name: str, default: _Option) -> _Option:
+        """Option ``name`` if the role's table sets it, else ``default``; ValueError if of another type.
+
+        An int is accepted where a float is expected (TOML writes ``timeout_s = 2``).
+        """
+        value = self.options.get(name, default)
+        kind = type(default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            raise ValueError(
+                f"{self.role}: option {name} = {value!r} should be {kind.__name__} (like {default!r})"
+            )
+        return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
