@@ -1,0 +1,425 @@
+"""The Chroma 17040 driver: exact messages (protocol pairs), limits, and the stand-in over TCP."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.base import DriverConfig
+from drivers.chroma_17040 import BatteryEmulator, BatteryReading, BatteryState, FaultKind
+from drivers.errors import (
+    GarbageReply,
+    InstrumentError,
+    InstrumentRejected,
+    InstrumentTimeout,
+    LimitViolation,
+)
+from drivers.registry import driver_class
+from harness.sim.packs import InjectedFault
+from harness.sim.plant import Plant, PlantConfig
+from harness.sim.standins.battery import BatteryEmulator as BatteryStandIn
+from tests.drivers.pairs import Fail, PairMismatch, expect, garbage_instrument, rejected
+from tests.sim.standins import run
+
+RESOURCE = "TCPIP::10.0.0.20::60000::SOCKET"
+
+
+def battery(channels: int = 2, **limits: float) -> BatteryEmulator:
+    return BatteryEmulator(DriverConfig("battery", RESOURCE, limits=limits, options={"channels": channels}))
+
+
+# ---------------------------------------------------------------- the pair transport itself
+
+
+def test_pairs_fail_on_a_different_message_a_wrong_kind_and_leftovers():
+    driver = battery()
+    with pytest.raises(PairMismatch, match="expected 'CHANnel 1'"), expect(driver, [("CHANnel 1", None)]):
+        driver.select(2)
+    with pytest.raises(PairMismatch, match="is a query here"), expect(driver, [("CHANnel 1", "1")]):
+        driver.select(1)
+    with pytest.raises(AssertionError, match="never sent"), expect(driver, [("CHANnel 1", None)] * 2):
+        driver.select(1)
+    # A driver that swallows the mismatch is still caught at the end.
+    with (
+        pytest.raises(AssertionError, match="no pair left"),
+        expect(driver, []),
+        contextlib.suppress(PairMismatch),
+    ):
+        driver.select(1)
+
+
+def test_a_bench_file_finds_it_by_name():
+    assert driver_class("chroma-17040") is BatteryEmulator
+
+
+# ---------------------------------------------------------------- every command, byte for byte
+
+
+def test_channel_count_is_asked_at_open_and_the_selection_restored():
+    driver = BatteryEmulator(DriverConfig("battery", RESOURCE))
+    pairs = [("CHANnel?", "3"), ("CHANnel MAXimum", None), ("CHANnel?", "12"), ("CHANnel 3", None)]
+    with expect(driver, pairs) as wire:
+        assert driver.open() is driver
+    assert driver.channels == 12
+    assert wire.opened == 1
+
+
+def test_a_channel_count_the_instrument_will_not_give_asks_for_the_option():
+    driver = BatteryEmulator(DriverConfig("battery", RESOURCE))
+    pairs = [("CHANnel?", "1"), ("CHANnel MAXimum", rejected(-224, "Illegal parameter value"))]
+    with expect(driver, pairs) as wire, pytest.raises(InstrumentRejected, match="option channels") as caught:
+        driver.open()
+    assert caught.value.code == -224
+    assert wire.closed == 1
+    with pytest.raises(InstrumentError, match="not opened"):
+        driver.safe()
+
+
+def test_the_channels_option_needs_no_question():
+    driver = battery(channels=5)
+    with expect(driver, []):
+        driver.open()
+    assert driver.channels == 5
+
+
+@pytest.mark.parametrize(
+    ("call", "sent"),
+    [
+        (lambda d: d.select(2), "CHANnel 2"),
+        (lambda d: d.battery_mode(), "OUTPut:MODe 1"),
+        (lambda d: d.set_output(1, True), "CHANnel 1;:BATTery:OUTPut ON"),
+        (lambda d: d.set_output(2, False), "CHANnel 2;:BATTery:OUTPut OFF"),
+        (lambda d: d.set_capacity(2, 150), "CHANnel 2;:BATTery:CAPacity 150"),
+        (lambda d: d.set_capacity(1, 62.5), "CHANnel 1;:BATTery:CAPacity 62.5"),
+        (lambda d: d.set_initial_soc(1, 55.5), "CHANnel 1;:BATTery:INITial 0;:BATTery:INITial:CAPacity 55.5"),
+        (lambda d: d.set_resistance(2, 0.015), "CHANnel 2;:BATTery:ESR 0.015"),
+        (
+            lambda d: d.upload_ocv(2, [0, 50, 100], [300.5, 350, 401.25]),
+            "CHANnel 2;:BATTery:CURVe 0,3,300.5,350,401.25;:BATTery:CURVe 1,3,0,50,100",
+        ),
+        (
+            lambda d: d.set_protection(1, over_current_a=200, under_voltage_v=280, over_voltage_v=410),
+            "CHANnel 1;:BATTery:VOLP 280;:BATTery:VOH 410;:BATTery:OCP 200",
+        ),
+        (
+            lambda d: d.set_protection(
+                2, soc_high_pct=95, soc_low_pct=5, low_voltage_alarm_v=290, high_voltage_alarm_v=400
+            ),
+            "CHANnel 2;:BATTery:BVL 290;:BATTery:BVH 400;:BATTery:BOL 5;:BATTery:BOH 95",
+        ),
+        (lambda d: d.clear_protection(2), "CHANnel 2;:PROTection:CLEar"),
+        (lambda d: d.insert_fault(1, FaultKind.WELD), "CHANnel 1;:FAULt:INSert WELD"),
+        (lambda d: d.insert_fault(2, FaultKind.THERMAL, 5000), "CHANnel 2;:FAULt:INSert THERMAL,5000"),
+        (lambda d: d.insert_fault(2, FaultKind.DRIFT, -7.5), "CHANnel 2;:FAULt:INSert DRIFT,-7.5"),
+        (lambda d: d.clear_fault(1, FaultKind.ISOLATION), "CHANnel 1;:FAULt:CLEar ISOLATION"),
+    ],
+)
+def test_each_setting_is_one_exact_message(call, sent):
+    driver = battery()
+    with expect(driver, [(sent, None)]):
+        call(driver)
+
+
+def test_measure_asks_each_quantity_on_its_channel():
+    driver = battery()
+    pairs = [
+        ("CHANnel 2;:MEASure:VOLTage?", "402.5"),
+        ("CHANnel 2;:MEASure:CURRent?", "-12.25"),
+        ("CHANnel 2;:MEASure:POWer?", "-4930.625"),
+        ("CHANnel 2;:MEASure:SOC?", "71.5"),
+    ]
+    with expect(driver, pairs):
+        assert driver.measure(2) == BatteryReading(402.5, -12.25, -4930.625, 71.5)
+
+
+def test_state_is_the_fault_bits_and_the_output():
+    driver = battery()
+    with expect(driver, [("CHANnel 1;:MEASure:STATe?", "18,0"), ("CHANnel 2;:MEASure:STATe?", "0,1")]):
+        tripped = driver.state(1)
+        assert tripped == BatteryState(18, False)
+        assert not tripped.healthy
+        assert driver.state(2).healthy
+
+
+def test_a_real_17040_refusing_fault_insertion_is_told_apart():
+    driver = battery()
+    with (
+        expect(driver, [("CHANnel 1;:FAULt:INSert OPEN", rejected(-113, "Undefined header"))]),
+        pytest.raises(InstrumentRejected, match="real Chroma 17040") as caught,
+    ):
+        driver.insert_fault(1, FaultKind.OPEN)
+    assert caught.value.code == -113
+    with (
+        expect(driver, [("CHANnel 1;:FAULt:CLEar OPEN", rejected(-221, "Settings conflict"))]),
+        pytest.raises(InstrumentRejected) as caught,
+    ):
+        driver.clear_fault(1, FaultKind.OPEN)
+    assert caught.value.code == -221
+    assert "real Chroma" not in str(caught.value)
+
+
+def test_safe_goes_through_every_channel_and_names_each_failure():
+    driver = battery(channels=4)
+    pairs = [
+        ("CHANnel 1;:BATTery:OUTPut OFF", None),
+        ("CHANnel 2;:BATTery:OUTPut OFF", rejected(-221, "Settings conflict;pack 1 refused")),
+        ("CHANnel 3;:BATTery:OUTPut OFF", Fail(InstrumentTimeout, "no reply within 2.0 s")),
+        ("CHANnel 4;:BATTery:OUTPut OFF", None),
+    ]
+    with expect(driver, pairs), pytest.raises(InstrumentError) as caught:
+        driver.safe()
+    message = str(caught.value)
+    assert "2 of 4 channels" in message
+    assert "channel 2: -221" in message
+    assert "channel 3: no reply" in message
+    assert "channel 1:" not in message
+    assert "channel 4:" not in message
+    assert caught.value.role == "battery"
+    assert caught.value.resource == RESOURCE
+
+
+def test_safe_on_healthy_channels_raises_nothing():
+    driver = battery(channels=3)
+    with expect(driver, [(f"CHANnel {n};:BATTery:OUTPut OFF", None) for n in (1, 2, 3)]):
+        driver.safe()
+
+
+# ---------------------------------------------------------------- limits: nothing reaches the wire
+
+
+@pytest.mark.parametrize(
+    ("limits", "call"),
+    [
+        ({}, lambda d: d.set_output(0, True)),
+        ({}, lambda d: d.set_output(3, True)),
+        ({}, lambda d: d.measure(3)),
+        ({}, lambda d: d.set_capacity(1, 20_000)),
+        ({"capacity_max": 100.0}, lambda d: d.set_capacity(1, 150)),
+        ({}, lambda d: d.set_capacity(1, 0)),
+        ({}, lambda d: d.set_initial_soc(1, 100.5)),
+        ({"soc_max": 90.0}, lambda d: d.set_initial_soc(1, 95)),
+        ({}, lambda d: d.set_initial_soc(1, float("nan"))),
+        ({}, lambda d: d.set_resistance(1, 0)),
+        ({"resistance_max": 0.5}, lambda d: d.set_resistance(1, 1.0)),
+        ({"voltage_max": 400.0}, lambda d: d.upload_ocv(1, [0, 100], [300, 401])),
+        ({}, lambda d: d.upload_ocv(1, [0, 50, 100], [300, 350])),
+        ({}, lambda d: d.upload_ocv(1, [0], [300])),
+        ({}, lambda d: d.upload_ocv(1, [0, 50, 50, 100], [300, 310, 320, 330])),
+        ({}, lambda d: d.upload_ocv(1, [0, 50, 100], [300, 290, 320])),
+        ({}, lambda d: d.upload_ocv(1, [-1, 50, 100], [300, 310, 320])),
+        ({"voltage_max": 400.0}, lambda d: d.set_protection(1, over_voltage_v=420)),
+        ({"current_max": 150.0}, lambda d: d.set_protection(1, over_current_a=200)),
+        ({}, lambda d: d.set_protection(1, under_voltage_v=400, over_voltage_v=300)),
+        ({}, lambda d: d.set_protection(1, soc_low_pct=50, soc_high_pct=50)),
+        ({}, lambda d: d.set_protection(1)),
+        ({}, lambda d: d.insert_fault(1, FaultKind.WELD, 1.0)),
+        ({}, lambda d: d.insert_fault(1, FaultKind.DRIFT, 101)),
+        ({}, lambda d: d.insert_fault(1, FaultKind.THERMAL, -1)),
+    ],
+)
+def test_a_setting_outside_the_limits_sends_nothing(limits, call):
+    driver = battery(**limits)
+    with expect(driver, []), pytest.raises(LimitViolation) as caught:
+        call(driver)
+    assert caught.value.role == "battery"
+    assert caught.value.command.startswith("CHANnel ")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    voltage_max=st.floats(0.0, 1000.0),
+    volts=st.floats(-100.0, 1100.0, allow_nan=False),
+)
+def test_a_protection_voltage_is_sent_exactly_when_within_the_bench_limit(voltage_max, volts):
+    driver = battery(voltage_max=voltage_max)
+    within = 0.0 <= volts <= voltage_max
+    pairs = [(f"CHANnel 1;:BATTery:VOH {volts:.9g}", None)] if within else []
+    with expect(driver, pairs):
+        if within:
+            driver.set_protection(1, over_voltage_v=volts)
+        else:
+            with pytest.raises(LimitViolation, match="voltage_max"):
+                driver.set_protection(1, over_voltage_v=volts)
+
+
+@pytest.mark.parametrize(
+    ("limits", "options"),
+    [
+        ({"voltage_max": 1200.0}, {}),
+        ({"power_max": 10.0}, {}),
+        ({}, {"channels": -1}),
+    ],
+)
+def test_a_bench_asking_beyond_the_instrument_is_refused(limits, options):
+    with pytest.raises(LimitViolation):
+        BatteryEmulator(DriverConfig("battery", RESOURCE, limits=limits, options=options))
+
+
+def test_a_channels_option_of_the_wrong_type_is_refused():
+    with pytest.raises(ValueError, match="channels"):
+        BatteryEmulator(DriverConfig("battery", RESOURCE, options={"channels": "8"}))
+
+
+# ---------------------------------------------------------------- garbage
+
+
+@pytest.mark.parametrize(
+    ("call", "sent", "reply"),
+    [
+        (lambda d: d.measure(1), "CHANnel 1;:MEASure:VOLTage?", "402V"),
+        (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "0"),
+        (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "0.5,1"),
+        (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "OK,1"),
+    ],
+)
+def test_garbage_replies_are_garbage_errors(call, sent, reply):
+    driver = battery()
+    with expect(driver, [(sent, reply)]), pytest.raises(GarbageReply) as caught:
+        call(driver)
+    assert caught.value.command == sent
+
+
+@pytest.mark.parametrize(
+    ("count", "then"),
+    [("2.5", []), ("0", [("CHANnel 1", None)])],
+)
+def test_a_channel_count_that_is_no_count_is_garbage(count, then):
+    driver = BatteryEmulator(DriverConfig("battery", RESOURCE))
+    pairs = [("CHANnel?", "1"), ("CHANnel MAXimum", None), ("CHANnel?", count), *then]
+    with expect(driver, pairs) as wire, pytest.raises(GarbageReply, match="CHANnel"):
+        driver.open()
+    assert wire.closed == 1
+
+
+def test_an_instrument_answering_garbage_over_the_wire():
+    with garbage_instrument("Chroma,17040,0,1.0") as resource:
+        config = DriverConfig("battery", resource, options={"channels": 2, "timeout_s": 1.0})
+        with BatteryEmulator(config) as driver:
+            driver.set_output(1, True)
+            with pytest.raises(GarbageReply, match="MEASure:VOLTage"):
+                driver.measure(1)
+            with pytest.raises(GarbageReply, match="MEASure:STATe"):
+                driver.state(2)
+
+
+# ---------------------------------------------------------------- over the wire, against the stand-in
+
+
+@pytest.fixture
+def lock():
+    return threading.RLock()
+
+
+@pytest.fixture
+def plant():
+    return Plant.build(PlantConfig(packs=8, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
+
+
+@pytest.fixture
+def stand_in(plant, lock):
+    with BatteryStandIn(plant, lock) as instrument:
+        yield instrument
+
+
+@pytest.fixture
+def emulator(stand_in):
+    with BatteryEmulator(DriverConfig("battery", stand_in.resource)) as driver:
+        yield driver
+
+
+def test_open_finds_every_pack_as_a_channel(emulator, plant):
+    assert emulator.channels == plant.packs.n == 8
+    identity = emulator.identity()
+    assert (identity.manufacturer, identity.model) == ("Chroma", "17040")
+
+
+def test_output_switches_that_packs_contactor_only(emulator, plant, lock):
+    emulator.set_output(3, False)
+    with lock:
+        closed = plant.packs.contactor_closed.copy()
+    assert not closed[2]
+    assert closed[[0, 1, 3, 4, 5, 6, 7]].all()
+    assert emulator.state(3) == BatteryState(0, False)
+    assert emulator.state(4).output_on
+    emulator.set_output(3, True)
+    with lock:
+        assert plant.packs.contactor_closed[2]
+
+
+def test_settings_reach_the_pack(emulator, plant, lock):
+    emulator.set_capacity(2, 123.0)
+    emulator.set_initial_soc(2, 42.0)
+    emulator.set_resistance(2, 0.2)
+    with lock:
+        assert plant.packs.capacity_ah[1] == pytest.approx(123.0)
+        assert plant.packs.soc[1] == pytest.approx(0.42)
+        assert plant.packs.soc[0] != pytest.approx(0.42)
+        assert plant.packs.resistance_ohm[:, 1].sum() == pytest.approx(0.2, rel=0.05)
+
+
+def test_an_uploaded_ocv_curve_becomes_the_packs(emulator, plant, lock):
+    emulator.set_initial_soc(1, 50.0)
+    emulator.upload_ocv(1, [0, 50, 100], [300.0, 340.0, 400.0])
+    with lock:
+        assert plant.packs.ocv_v()[0] == pytest.approx(340.0, rel=0.01)
+        assert plant.packs.ocv_v()[1] != pytest.approx(340.0, rel=0.01)
+
+
+def test_measure_reports_the_plants_pack(emulator, plant, lock):
+    run(plant, lock, 0.2)
+    reading = emulator.measure(5)
+    with lock:
+        packs = plant.packs
+        expected = (packs.terminal_v[4], packs.current_a[4], packs.power_w[4], packs.soc[4] * 100.0)
+    assert (reading.voltage_v, reading.current_a, reading.power_w, reading.soc_pct) == pytest.approx(expected)
+
+
+def test_protection_levels_are_taken(emulator):
+    emulator.set_protection(1, under_voltage_v=250, over_voltage_v=450, over_current_a=300)
+    assert emulator.transport.query_float("CHANnel 1;:BATTery:VOH?") == 450.0
+    assert emulator.transport.query_float("CHANnel 1;:BATTery:OCP?") == 300.0
+    assert emulator.transport.query_float("CHANnel 2;:BATTery:OCP?") != 300.0
+
+
+def test_a_curve_the_instrument_refuses_is_its_error(emulator, plant, lock):
+    with lock:
+        before = plant.packs.ocv_v()
+    with pytest.raises(InstrumentRejected, match="BATTery:CURVe") as caught:
+        emulator.upload_ocv(1, [10, 50, 90], [300.0, 340.0, 400.0])
+    assert caught.value.code == -224
+    with lock:
+        np.testing.assert_array_equal(plant.packs.ocv_v(), before)
+
+
+def test_faults_inserted_show_in_the_state_and_clear(emulator, plant, lock):
+    emulator.insert_fault(2, FaultKind.ISOLATION)
+    run(plant, lock, 0.05)
+    state = emulator.state(2)
+    assert not state.healthy
+    assert not state.output_on
+    with lock:
+        assert plant.packs.injected(InjectedFault.ISOLATION)[1]
+    emulator.clear_fault(2, FaultKind.ISOLATION)
+    emulator.clear_protection(2)
+    assert emulator.state(2).healthy
+    emulator.insert_fault(3, FaultKind.THERMAL, 2000.0)
+    with lock:
+        assert plant.packs.injected(InjectedFault.THERMAL_RUNAWAY)[2]
+
+
+def test_safe_opens_every_contactor_and_names_a_welded_one(emulator, plant, lock):
+    emulator.insert_fault(6, FaultKind.WELD)
+    with pytest.raises(InstrumentError, match=r"1 of 8 channels.*channel 6: -221"):
+        emulator.safe()
+    with lock:
+        closed = plant.packs.contactor_closed.copy()
+    np.testing.assert_array_equal(closed, np.arange(8) == 5)
+    emulator.clear_fault(6, FaultKind.WELD)
+    emulator.safe()
+    with lock:
+        assert not plant.packs.contactor_closed.any()
