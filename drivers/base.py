@@ -74,11 +74,18 @@ class Driver(ABC):
 
     RANGES: ClassVar[Mapping[str, Range]] = {}
     """Limit name (as the bench file writes it, e.g. ``voltage_max``) -> the family's range."""
+    OPTIONS: ClassVar[frozenset[str]] = frozenset()
+    """Bench-file options this class reads; a driver accepts those of every class it derives from."""
 
     def __init__(self, config: DriverConfig) -> None:
         self.config = config
         self.role = config.role
         self.resource = config.resource
+        known_options = set().union(*(vars(cls).get("OPTIONS", ()) for cls in type(self).__mro__))
+        unknown_options = set(config.options) - known_options
+        if unknown_options:
+            known = ", ".join(sorted(known_options)) or "none"
+            raise ValueError(f"{self.role}: unknown option(s) {sorted(unknown_options)}; known: {known}")
         unknown = set(config.limits) - set(self.RANGES)
         if unknown:
             known = ", ".join(sorted(self.RANGES)) or "none"

@@ -30,7 +30,15 @@ from itertools import pairwise
 from typing import ClassVar, Self
 
 from drivers.base import DriverConfig, Range
-from drivers.errors import GarbageReply, InstrumentError, InstrumentRejected, LimitViolation
+from drivers.errors import (
+    ConnectionLost,
+    GarbageReply,
+    InstrumentError,
+    InstrumentRejected,
+    InstrumentTimeout,
+    InstrumentUnavailable,
+    LimitViolation,
+)
 from drivers.registry import register
 from drivers.visa import VisaDriver
 
@@ -100,6 +108,8 @@ _ORDERED = (
 @register("chroma-17040")
 class BatteryEmulator(VisaDriver):
     """A Chroma 17040 in battery-simulation mode; channels are numbered from 1."""
+
+    OPTIONS = frozenset({"channels"})
 
     RANGES: ClassVar[dict[str, Range]] = {
         "voltage_max": Range(0.0, 1000.0, "V"),
@@ -318,11 +328,19 @@ class BatteryEmulator(VisaDriver):
     # ------------------------------------------------------------------ safe state
 
     def safe(self) -> None:
-        """Every channel's output off: tries every channel, then raises one error naming each failure."""
+        """Every channel's output off: tries every channel, then raises one error naming each failure.
+
+        A channel that refuses (a welded contactor, say) does not stop the others. A link that is
+        gone does: after a timeout or a lost connection the remaining channels cannot be reached
+        either, and trying each would cost a timeout per channel (an 805-channel bench: half an hour).
+        """
         failures = []
         for channel in range(1, self.channels + 1):
             try:
                 self.set_output(channel, False)
+            except (InstrumentTimeout, ConnectionLost, InstrumentUnavailable) as exc:
+                failures.append(f"channel {channel}: {exc.problem}; channels {channel + 1}.. not tried")
+                break
             except InstrumentError as exc:
                 failures.append(f"channel {channel}: {exc.problem}")
         if failures:

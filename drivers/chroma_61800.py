@@ -80,6 +80,8 @@ class GridReading:
 class GridSimulator(VisaDriver):
     """A Chroma 61800-series regenerative grid simulator (61845 and kin)."""
 
+    OPTIONS = frozenset({"safe_policy", "nominal_voltage_v", "nominal_frequency_hz"})
+
     RANGES: ClassVar[dict[str, Range]] = {
         "voltage_max": Range(0.0, 300.0, "V"),
         "frequency_min": _FREQUENCY,

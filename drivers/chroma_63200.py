@@ -56,6 +56,8 @@ class LoadReading:
 class ElectronicLoad(VisaDriver):
     """A Chroma 63200-series DC electronic load on a serial VISA resource."""
 
+    OPTIONS = frozenset({"nominal_voltage_v"})
+
     RANGES: ClassVar[dict[str, Range]] = {"power_max": Range(0.0, 50e6, "W")}
 
     def __init__(self, config: DriverConfig) -> None:

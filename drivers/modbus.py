@@ -422,6 +422,8 @@ def _exception_name(code: int) -> str:
 class ModbusDriver(Driver):
     """Base of Modbus role drivers. Option from the role's table: ``timeout_s`` (default 2.0)."""
 
+    OPTIONS = frozenset({"timeout_s"})
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self.transport = ModbusTransport(

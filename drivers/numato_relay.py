@@ -41,6 +41,8 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 class RelayBox(SerialDriver):
     """A Numato USB relay module of ``relay_count`` relays."""
 
+    OPTIONS = frozenset({"relay_count", "safe_on"})
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         count = config.option("relay_count", DEFAULT_RELAY_COUNT)

@@ -242,6 +242,8 @@ class SerialDriver(Driver):
     Subclasses set ``TERMINATION`` to what ends a command line for their instrument.
     """
 
+    OPTIONS = frozenset({"timeout_s"})
+
     TERMINATION: ClassVar[bytes] = b"\r"
 
     def __init__(self, config: DriverConfig) -> None:

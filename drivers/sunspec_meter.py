@@ -66,6 +66,8 @@ class MeterReading:
 class SunSpecMeter(ModbusDriver):
     """A SunSpec meter on Modbus (TCP, RTU over TCP or RTU on a serial line)."""
 
+    OPTIONS = frozenset({"meter_index"})
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self.meter_index = config.option("meter_index", 0)

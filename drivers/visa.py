@@ -341,6 +341,8 @@ class VisaDriver(Driver):
     Subclasses whose instrument frames differently override the class attributes below.
     """
 
+    OPTIONS = frozenset({"visa_library", "timeout_s"})
+
     READ_TERMINATION: ClassVar[str] = "\n"
     WRITE_TERMINATION: ClassVar[str] = "\n"
     CHECK_ERRORS: ClassVar[bool] = True

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from drivers.base import DriverConfig
 from drivers.chroma_17040 import BatteryEmulator, BatteryReading, BatteryState, FaultKind
 from drivers.errors import (
+    ConnectionLost,
     GarbageReply,
     InstrumentError,
     InstrumentRejected,
@@ -168,19 +169,31 @@ def test_safe_goes_through_every_channel_and_names_each_failure():
     pairs = [
         ("CHANnel 1;:BATTery:OUTPut OFF", None),
         ("CHANnel 2;:BATTery:OUTPut OFF", rejected(-221, "Settings conflict;pack 1 refused")),
-        ("CHANnel 3;:BATTery:OUTPut OFF", Fail(InstrumentTimeout, "no reply within 2.0 s")),
-        ("CHANnel 4;:BATTery:OUTPut OFF", None),
+        ("CHANnel 3;:BATTery:OUTPut OFF", None),
+        ("CHANnel 4;:BATTery:OUTPut OFF", rejected(-221, "Settings conflict;pack 3 refused")),
     ]
     with expect(driver, pairs), pytest.raises(InstrumentError) as caught:
         driver.safe()
     message = str(caught.value)
     assert "2 of 4 channels" in message
     assert "channel 2: -221" in message
-    assert "channel 3: no reply" in message
+    assert "channel 4: -221" in message
     assert "channel 1:" not in message
-    assert "channel 4:" not in message
+    assert "channel 3:" not in message
     assert caught.value.role == "battery"
     assert caught.value.resource == RESOURCE
+
+
+@pytest.mark.parametrize("gone", [InstrumentTimeout, ConnectionLost])
+def test_safe_stops_at_a_dead_link_instead_of_timing_out_on_every_channel(gone):
+    driver = battery(channels=4)
+    pairs = [
+        ("CHANnel 1;:BATTery:OUTPut OFF", None),
+        ("CHANnel 2;:BATTery:OUTPut OFF", Fail(gone, "no reply within 2.0 s")),
+    ]
+    with expect(driver, pairs), pytest.raises(InstrumentError) as caught:
+        driver.safe()
+    assert "channel 2: no reply within 2.0 s; channels 3.. not tried" in str(caught.value)
 
 
 def test_safe_on_healthy_channels_raises_nothing():

@@ -28,6 +28,7 @@ class FakeDriver(Driver):
     Option ``mode`` (a string) exists so a bench file can give it a wrongly typed option."""
 
     RANGES: ClassVar = {"voltage_max": Range(0.0, 500.0, "V"), "current_max": Range(0.0, 100.0, "A")}
+    OPTIONS = frozenset({"mode"})
     log: ClassVar[list[tuple[str, str]]] = []
     release: ClassVar[threading.Event] = threading.Event()
 

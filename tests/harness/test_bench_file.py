@@ -438,3 +438,14 @@ def test_the_file_gridhil_sim_writes_is_a_valid_bench_file(tmp_path: Path):
         assert list(spec.roles) == [*sim.resources, "controller"]
         assert spec.sim is not None
         assert (spec.sim.pcs, spec.sim.seed, spec.sim.packs) == (sim.pcs_face.resource, 0, 4)
+
+
+def test_a_misspelt_driver_option_is_named_with_the_options_the_driver_knows():
+    text = (
+        "[bench]\nname = \"lab\"\n[roles.battery]\ndriver = \"chroma-17040\"\n"
+        'resource = "TCPIP::10.0.0.20::60000::SOCKET"\noptions = { timout_s = 3.0 }\n'
+    )
+    error = refused(text)
+    assert "[roles.battery]" in str(error)
+    assert "options" in str(error)
+    assert "timout_s" in str(error) and "timeout_s" in str(error)
