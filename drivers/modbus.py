@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ from drivers.errors import (
     InstrumentTimeout,
     InstrumentUnavailable,
 )
+
+# pymodbus logs every refused connection and timeout itself; with no logging set up, Python would
+# print them on stderr beside our own error, which already names role, resource and command. The
+# records still reach any handler an application configures.
+logging.getLogger("pymodbus").addHandler(logging.NullHandler())
 
 MAX_READ_REGISTERS = 125
 """Modbus limit of one read holding registers request (function 03)."""
