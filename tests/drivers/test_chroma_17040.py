@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from drivers.errors import (
 )
 from drivers.registry import driver_class
 from harness.sim.packs import InjectedFault
-from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.battery import BatteryEmulator as BatteryStandIn
 from tests.drivers.pairs import Fail, PairMismatch, expect, garbage_instrument, rejected
 from tests.sim.standins import run
@@ -324,25 +322,9 @@ def test_an_instrument_answering_garbage_over_the_wire():
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
-def plant():
-    return Plant.build(PlantConfig(packs=8, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
-
-
-@pytest.fixture
-def stand_in(plant, lock):
-    with BatteryStandIn(plant, lock) as instrument:
-        yield instrument
-
-
-@pytest.fixture
-def emulator(stand_in):
-    with BatteryEmulator(DriverConfig("battery", stand_in.resource)) as driver:
-        yield driver
+def emulator(started, plant, lock):
+    stand_in = started(BatteryStandIn(plant, lock))
+    return started(BatteryEmulator(DriverConfig("battery", stand_in.resource)))
 
 
 def test_open_finds_every_pack_as_a_channel(emulator, plant):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +12,6 @@ from drivers.base import DriverConfig
 from drivers.chroma_61800 import GridReading, GridSimulator, ListStep, SafePolicy
 from drivers.errors import GarbageReply, InstrumentRejected, LimitViolation
 from drivers.registry import driver_class
-from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.grid_simulator import GridSimulator as GridStandIn
 from tests.drivers.pairs import expect, garbage_instrument, rejected
 from tests.sim.standins import run
@@ -238,30 +236,17 @@ def test_an_instrument_answering_garbage_over_the_wire():
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
+def stand_in(started, plant, lock):
+    return started(GridStandIn(plant, lock))
+
+
+def opened(started, stand_in, **options) -> GridSimulator:
+    return started(GridSimulator(DriverConfig("grid", stand_in.resource, options=options)))
 
 
 @pytest.fixture
-def plant():
-    return Plant.build(PlantConfig(packs=8, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
-
-
-@pytest.fixture
-def stand_in(plant, lock):
-    with GridStandIn(plant, lock) as instrument:
-        yield instrument
-
-
-def opened(stand_in, **options) -> GridSimulator:
-    return GridSimulator(DriverConfig("grid", stand_in.resource, options=options)).open()
-
-
-@pytest.fixture
-def simulator(stand_in):
-    driver = opened(stand_in)
-    yield driver
-    driver.close()
+def simulator(started, stand_in):
+    return opened(started, stand_in)
 
 
 def grid_now(plant, lock):
@@ -322,19 +307,16 @@ def test_safe_off_takes_the_grid_down(simulator, plant, lock):
     assert not grid_now(plant, lock).available
 
 
-def test_safe_nominal_brings_the_nominal_grid_back_from_anywhere(stand_in, plant, lock):
+def test_safe_nominal_brings_the_nominal_grid_back_from_anywhere(started, stand_in, plant, lock):
     driver = opened(
-        stand_in, safe_policy="nominal", nominal_voltage_v=NOMINAL_LN_V, nominal_frequency_hz=60.0
+        started, stand_in, safe_policy="nominal", nominal_voltage_v=NOMINAL_LN_V, nominal_frequency_hz=60.0
     )
-    try:
-        driver.set_frequency(59.0)
-        driver.play([ListStep.hold(10.0, 150.0, 61.0)])
-        run(plant, lock, 0.1)
-        driver.outage()
-        driver.safe()
-        assert not driver.list_running()
-        state = grid_now(plant, lock)
-        assert state.available
-        assert (state.voltage_pu, state.frequency_hz) == pytest.approx((1.0, 60.0))
-    finally:
-        driver.close()
+    driver.set_frequency(59.0)
+    driver.play([ListStep.hold(10.0, 150.0, 61.0)])
+    run(plant, lock, 0.1)
+    driver.outage()
+    driver.safe()
+    assert not driver.list_running()
+    state = grid_now(plant, lock)
+    assert state.available
+    assert (state.voltage_pu, state.frequency_hz) == pytest.approx((1.0, 60.0))

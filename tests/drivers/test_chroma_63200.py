@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,13 +11,13 @@ from drivers.chroma_63200 import ElectronicLoad, LoadReading, LoadStep
 from drivers.errors import GarbageReply, InstrumentError, InstrumentRejected, LimitViolation
 from drivers.registry import driver_class
 from harness.sim.load import TrainingSwings
-from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.electronic_load import ElectronicLoad as LoadStandIn
+from tests.drivers import LOAD_RATED_W
 from tests.drivers.pairs import expect, rejected
 from tests.sim.standins import run
 
 RESOURCE = "ASRL/dev/ttyUSB3::INSTR"
-RATED_W = 0.4e6
+RATED_W = LOAD_RATED_W
 NOMINAL_V = 480.0
 
 
@@ -199,26 +197,10 @@ def test_garbage_replies_are_garbage_errors(call, sent, reply):
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
-def plant():
-    return Plant.build(PlantConfig(packs=8, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=RATED_W))
-
-
-@pytest.fixture
-def stand_in(plant, lock):
-    with LoadStandIn(plant, lock) as instrument:
-        yield instrument
-
-
-@pytest.fixture
-def electronic_load(stand_in):
+def electronic_load(started, plant, lock):
+    stand_in = started(LoadStandIn(plant, lock))
     config = DriverConfig("load", stand_in.resource, options={"nominal_voltage_v": NOMINAL_V})
-    with ElectronicLoad(config) as driver:
-        yield driver
+    return started(ElectronicLoad(config))
 
 
 def demand_w(plant, lock, at_s: float) -> float:

@@ -30,6 +30,7 @@ from drivers.modbus import (
     parse_modbus_resource,
 )
 from harness.sim.modbus import Access, ModbusStandIn, Point, PointType, Range, RegisterMap
+from tests.drivers import free_port
 
 ROLE = "controller"
 UNIT = 3
@@ -69,11 +70,6 @@ def transport(stand_in: ModbusStandIn) -> Iterator[ModbusTransport]:
     link.open()
     yield link
     link.close()
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
 
 
 class PtyBridge:

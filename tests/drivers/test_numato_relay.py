@@ -32,25 +32,18 @@ def driver_for(resource: str, **options: object) -> RelayBox:
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
 def plant():
     return small_plant()
 
 
 @pytest.fixture
-def box(plant, lock):
-    with standin.RelayBox(plant, lock) as started:
-        yield started
+def box(started, plant, lock):
+    return started(standin.RelayBox(plant, lock))
 
 
 @pytest.fixture
-def relays(box):
-    with driver_for(box.resource) as driver:
-        yield driver
+def relays(started, box):
+    return started(driver_for(box.resource))
 
 
 # ----------------------------------------------------------------------------- boards on their own pty

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import pytest
 
@@ -17,8 +18,8 @@ from drivers.serial_line import (
     check_serial_resource,
     parse_serial_resource,
 )
-from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.relay_box import VERSION, NumatoTerminal, RelayBox
+from tests.drivers import ThreadedServer, bench_plant, free_port
 
 ROLE = "relays"
 PROMPT = b">"
@@ -26,10 +27,8 @@ SHORT_TIMEOUT_S = 0.2
 
 
 @pytest.fixture
-def box() -> Iterator[RelayBox]:
-    plant = Plant.build(PlantConfig(packs=4, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
-    with RelayBox(plant, threading.RLock()) as running:
-        yield running
+def box(started, lock) -> RelayBox:
+    return started(RelayBox(bench_plant(packs=4), lock))
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def relays(box: RelayBox) -> Iterator[SerialLineTransport]:
     link.close()
 
 
-class LineServer:
+class LineServer(ThreadedServer):
     """A Numato-style terminal on a TCP socket, for ``socket://``: ``execute(line)`` answers each line.
 
     ``execute`` returning ``HANG_UP`` closes the connection instead of answering.
@@ -50,37 +49,13 @@ class LineServer:
 
     def __init__(self, execute: Callable[[str], str | None]) -> None:
         self._execute = execute
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._connections: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
+        super().__init__()
 
     @property
     def resource(self) -> str:
         return f"socket://127.0.0.1:{self.port}"
 
-    def close(self) -> None:
-        for sock in [self._listener, *self._connections]:  # shutdown wakes threads blocked in accept/recv
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in [self._acceptor, *self._threads]:
-            thread.join(5.0)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            self._connections.append(connection)
-            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, connection: socket.socket) -> None:
+    def _serve(self, connection: socket.socket, number: int) -> None:
         hung_up = threading.Event()
 
         def execute(line: str) -> str | None:
@@ -101,25 +76,12 @@ class LineServer:
 
 
 @pytest.fixture
-def line_server() -> Iterator[Callable[[Callable[[str], str | None]], LineServer]]:
-    servers: list[LineServer] = []
-
-    def start(execute: Callable[[str], str | None]) -> LineServer:
-        servers.append(LineServer(execute))
-        return servers[-1]
-
-    yield start
-    for running in servers:
-        running.close()
+def line_server(started) -> Callable[[Callable[[str], str | None]], LineServer]:
+    return lambda execute: started(closing(LineServer(execute)))
 
 
 def numato_version(line: str) -> str | None:
     return {"ver": VERSION, "id get": "ABCD1234", "bye": LineServer.HANG_UP}.get(line)
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------- talking

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import struct
-import threading
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -37,10 +36,11 @@ from harness.sim.modbus import (
     common_model,
     sunspec_points,
 )
-from harness.sim.plant import Plant, PlantConfig
+from harness.sim.plant import Plant
 from harness.sim.standins import pcc_meter
 from harness.sim.standins.pcc_meter import PccMeter
 from harness.sim.standins.sunspec_models import meter_model
+from tests.drivers import bench_plant
 
 ROLE = "pcc_meter"
 ILLEGAL_VALUE = 0x03
@@ -49,18 +49,12 @@ COMMON = common_model(manufacturer="ACME", model="M-213", serial_number="42", ve
 
 @pytest.fixture
 def plant() -> Plant:
-    return Plant.build(PlantConfig(packs=4, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
+    return bench_plant(packs=4)
 
 
 @pytest.fixture
-def lock() -> threading.RLock:
-    return threading.RLock()
-
-
-@pytest.fixture
-def meter(plant: Plant, lock: threading.RLock) -> Iterator[PccMeter]:
-    with PccMeter(plant, lock) as running:
-        yield running
+def meter(started, plant: Plant, lock) -> PccMeter:
+    return started(PccMeter(plant, lock))
 
 
 @pytest.fixture
@@ -126,7 +120,7 @@ def test_common_model_identifies_the_meter(device: SunSpecDevice) -> None:
     assert ",".join(vars(identity).values()) == pcc_meter.IDENTITY
 
 
-def test_meter_readings_match_the_plant(device: SunSpecDevice, plant: Plant, lock: threading.RLock) -> None:
+def test_meter_readings_match_the_plant(device: SunSpecDevice, plant: Plant, lock) -> None:
     with lock:
         plant.step(5.0)  # the run's clock: the load draws from the grid
         truth_w = plant.bus.grid_w

@@ -3,7 +3,6 @@ SunSpec images served by the Modbus stand-in for the meter models and misbehavio
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,16 +16,16 @@ from drivers.errors import ConnectionLost, GarbageReply, IdentityMismatch, Instr
 from drivers.sunspec import SUNSPEC_MODELS
 from drivers.sunspec_meter import SunSpecMeter
 from harness.sim.modbus import ModbusStandIn, Model, Point, PointType, Value, common_model, sunspec_map
-from harness.sim.plant import Plant, PlantConfig
+from harness.sim.plant import Plant
 from harness.sim.standins.pcc_meter import PccMeter
 from harness.sim.standins.pcs_face import PcsFace
 from harness.sim.standins.sunspec_models import MeterEventBit, meter_model
+from tests.drivers import bench_plant
 from tests.sim.standins import run
 
 ROLE = "pcc_meter"
 NOMINAL_LL_V = 480.0
 SQRT3 = 3.0**0.5
-LOAD_W = 0.4e6
 EXPORT_DISPATCH_W = 1.0e6
 """PCS dispatch above the load: the plant exports the difference."""
 KW = 1e3
@@ -35,7 +34,7 @@ COMMON = common_model(manufacturer="ACME", model="Meter-2", serial_number="77", 
 
 
 def build_plant(dispatch_w: float = 0.0) -> Plant:
-    plant = Plant.build(PlantConfig(packs=20, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=LOAD_W))
+    plant = bench_plant(packs=20)
     plant.pcs.dispatch_w = dispatch_w
     return plant
 
@@ -45,25 +44,18 @@ def meter_for(resource: str, **options: object) -> SunSpecMeter:
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
-
-
-@pytest.fixture
 def plant():
     return build_plant()
 
 
 @pytest.fixture
-def pcc(plant, lock):
-    with PccMeter(plant, lock) as started:
-        yield started
+def pcc(started, plant, lock):
+    return started(PccMeter(plant, lock))
 
 
 @pytest.fixture
-def meter(pcc):
-    with meter_for(pcc.resource) as driver:
-        yield driver
+def meter(started, pcc):
+    return started(meter_for(pcc.resource))
 
 
 # ----------------------------------------------------------------------------- images of other meters

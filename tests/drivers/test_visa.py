@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +21,7 @@ from drivers.errors import (
 )
 from drivers.visa import VisaDriver, VisaTransport, check_visa_resource, identity_from_idn
 from harness.sim.scpi import CommandTable, Number, ScpiEngine, ScpiPtyServer, ScpiTcpServer, quote
+from tests.drivers import ThreadedServer, free_port
 
 ROLE = "battery"
 IDN = "GRIDHIL,TEST-SOURCE,SN42,2.1"
@@ -89,7 +89,7 @@ Script = Callable[[str, int], "str | object | None"]
 """(line received, connection number from 0) -> reply line, None for no reply, or DROP."""
 
 
-class ScriptedServer:
+class ScriptedServer(ThreadedServer):
     """A raw line server on 127.0.0.1 that answers by script and records what it received, per connection.
 
     Unlike the SCPI stand-in it leaves delayed ACK on, as a plain instrument's TCP stack does.
@@ -97,42 +97,18 @@ class ScriptedServer:
 
     def __init__(self, script: Script) -> None:
         self._script = script
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self.received: list[list[str]] = []
-        self._connections: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
+        super().__init__()
 
     @property
     def resource(self) -> str:
         return f"TCPIP::127.0.0.1::{self.port}::SOCKET"
 
-    def close(self) -> None:
-        for sock in [self._listener, *self._connections]:  # shutdown wakes threads blocked in accept/recv
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in [self._acceptor, *self._threads]:
-            thread.join(5.0)
+    def _accepted(self, number: int) -> None:
+        self.received.append([])
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            lines: list[str] = []
-            self.received.append(lines)
-            self._connections.append(connection)
-            thread = threading.Thread(
-                target=self._serve, args=(connection, len(self.received) - 1, lines), daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, connection: socket.socket, number: int, lines: list[str]) -> None:
+    def _serve(self, connection: socket.socket, number: int) -> None:
+        lines = self.received[number]
         buffer = b""
         try:
             while data := connection.recv(4096):
@@ -152,26 +128,13 @@ class ScriptedServer:
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[[Script], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def start(script: Script) -> ScriptedServer:
-        servers.append(ScriptedServer(script))
-        return servers[-1]
-
-    yield start
-    for running in servers:
-        running.close()
+def scripted(started) -> Callable[[Script], ScriptedServer]:
+    return lambda script: started(closing(ScriptedServer(script)))
 
 
 def identifies(then: Script) -> Script:
     """A script that answers ``*IDN?`` and hands every other line to ``then``."""
     return lambda line, number: IDN if line == "*IDN?" else then(line, number)
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------- open, identify, talk

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +13,6 @@ from drivers.chroma_61800 import GridSimulator, ListStep
 from drivers.errors import GarbageReply, InstrumentTimeout, LimitViolation
 from drivers.registry import driver_class
 from drivers.yokogawa_wt import EventKind, PowerAnalyzer, VoltageEvent
-from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.grid_simulator import GridSimulator as GridStandIn
 from harness.sim.standins.power_analyzer import PowerAnalyzer as AnalyzerStandIn
 from tests.drivers.pairs import Fail, expect, garbage_instrument
@@ -199,25 +197,13 @@ def test_an_instrument_answering_garbage_over_the_wire():
 
 
 @pytest.fixture
-def lock():
-    return threading.RLock()
+def stand_in(started, plant, lock):
+    return started(AnalyzerStandIn(plant, lock))
 
 
 @pytest.fixture
-def plant():
-    return Plant.build(PlantConfig(packs=8, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6))
-
-
-@pytest.fixture
-def stand_in(plant, lock):
-    with AnalyzerStandIn(plant, lock) as instrument:
-        yield instrument
-
-
-@pytest.fixture
-def meter(stand_in):
-    with PowerAnalyzer(DriverConfig("load_meter", stand_in.resource)) as driver:
-        yield driver
+def meter(started, stand_in):
+    return started(PowerAnalyzer(DriverConfig("load_meter", stand_in.resource)))
 
 
 def test_reads_the_rack_bus(meter, stand_in, plant, lock):
