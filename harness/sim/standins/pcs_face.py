@@ -607,6 +607,7 @@ def _microgrid_state(plant: Plant) -> dict[str, Value]:
         "GridHz": grid.frequency_hz if grid_live else 0.0,
         "BusV": bus.voltage_pu * nominal_v,
         "BusHz": bus.frequency_hz if bus.voltage_pu > 0.0 else 0.0,
+        "PccW": bus.grid_w,
         "PacksOnl": int(packs.online.sum()),
         "PacksFlt": int(np.count_nonzero(packs.fault)),
         "Hb": _heartbeat(plant),
@@ -696,6 +697,7 @@ def _bind_microgrid(regmap: RegisterMap, plant: Plant, commands: PackCommands, u
         lambda: int(plant.pack_share is not None),
         partial(_share, plant, commands),
     )
+    regmap.bind_getter(name("WRtg"), lambda: pcs.rated_w)
     regmap.bind_getter(name("NPack"), lambda: plant.packs.n)
     regmap.bind_getter(name("NPackUnit"), lambda: units)
 
@@ -713,6 +715,7 @@ _STATE_POINTS = (
     "GridHz",
     "BusV",
     "BusHz",
+    "PccW",
     "PacksOnl",
     "PacksFlt",
     "Hb",

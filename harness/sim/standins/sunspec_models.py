@@ -762,6 +762,7 @@ def microgrid_model(*, nominal_v: float, nominal_hz: float, pcs_units: int) -> M
         _p("GridHz", T.UINT16, "Hz", -2, "grid frequency; 0 without voltage"),
         _p("BusV", T.UINT16, "V", -1, "bus line-to-line voltage"),
         _p("BusHz", T.UINT16, "Hz", -2, "bus frequency; 0 on a dead bus"),
+        _p("PccW", T.INT32, "W", text="power through the PCC breaker: + imported from the grid, - exported"),
         Point(
             "BlkStrt",
             T.UINT16,
@@ -779,6 +780,7 @@ def microgrid_model(*, nominal_v: float, nominal_hz: float, pcs_units: int) -> M
             description="write 1: clear a PCS trip (it comes back off); 0 no-op; reads 0",
         ),
         Point("NUnit", T.UINT16, value=pcs_units, description="PCS units"),
+        _p("WRtg", T.UINT32, "W", text="PCS AC rating: the sum of its units' ratings"),
         Point(
             "UnitAvail",
             T.BITFIELD16,

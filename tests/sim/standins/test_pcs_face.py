@@ -163,7 +163,7 @@ def snapshot(plant: Plant) -> tuple[object, ...]:
 def test_chain_walk_finds_common_der_battery_and_vendor_models(wire, face_standin):
     chain = wire.chain()
     assert [(model, length) for model, (_, length) in chain.items()] == [
-        (1, 66), (701, 153), (704, 65), (802, 62), (64900, 31),
+        (1, 66), (701, 153), (704, 65), (802, 62), (64900, 35),
     ]  # fmt: skip
     assert identity_of(wire) == face_standin.identity
     assert face_standin.identity.startswith("gridhil,PCS-BMS-SIM,")
