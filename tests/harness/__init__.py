@@ -17,6 +17,9 @@ import pytest
 import drivers.registry
 from drivers.base import Driver, DriverConfig, Identity, Range
 from drivers.errors import GarbageReply, InstrumentTimeout, InstrumentUnavailable
+from harness.controller.runner import ControllerRunner
+from harness.controller.variants import build_controller
+from harness.sim.bench import SimBench
 
 FAKE = "fake-acme"
 FAKE_IDENTITY = Identity("Acme", "BX-100", "SN42", "2.1.0")
@@ -98,3 +101,10 @@ def fake_role(role: str, behaviour: str = "ok", extra: str = "") -> str:
 
 def bench_text(*roles: str, name: str = "fake bench", bench_extra: str = "") -> str:
     return f'[bench]\nname = "{name}"\n{bench_extra}\n' + "".join(roles)
+
+
+@contextmanager
+def reference_controller(sim: SimBench) -> Iterator[ControllerRunner]:
+    """The reference controller serving its face beside a simulated bench (no cycles are run)."""
+    with ControllerRunner(build_controller(None), sim.pcs_face.resource) as runner:
+        yield runner

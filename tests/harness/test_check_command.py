@@ -12,9 +12,10 @@ import pytest
 from drivers.base import DriverConfig
 from drivers.chroma_17040 import BatteryEmulator
 from harness.cli import main
+from harness.controller.runner import ControllerRunner
 from harness.sim.bench import LOOPBACK, SimBench, free_loopback_port
 from harness.sim.plant import PlantConfig
-from tests.harness import FAKE, FakeDriver, bench_text, calls, fake_registry, fake_role
+from tests.harness import FAKE, FakeDriver, bench_text, calls, fake_registry, fake_role, reference_controller
 
 SMALL = PlantConfig(packs=4, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
 SUBPROCESS_TIMEOUT_S = 60.0
@@ -152,10 +153,16 @@ def sim():
         yield started
 
 
-def sim_bench_file(sim: SimBench, tmp_path: Path, **resources: str) -> Path:
-    """The simulated bench's file, its controller role pointed at the PCS face (whose SunSpec common
-    model the controller link reads), with ``resources`` replacing some roles' addresses."""
-    text = sim.bench_file(sim.pcs_face.resource)
+@pytest.fixture(scope="module")
+def controller(sim):
+    with reference_controller(sim) as runner:
+        yield runner
+
+
+def sim_bench_file(sim: SimBench, controller: ControllerRunner, tmp_path: Path, **resources: str) -> Path:
+    """The simulated bench's file, its controller role at the reference controller's face, with
+    ``resources`` replacing some roles' addresses."""
+    text = sim.bench_file(controller.face_resource)
     for role, resource in resources.items():
         text = text.replace(f'"{sim.resources[role]}"', f'"{resource}"')
     path = tmp_path / "sim.toml"
@@ -166,8 +173,8 @@ def sim_bench_file(sim: SimBench, tmp_path: Path, **resources: str) -> Path:
 EVERY_ROLE = ["battery", "grid", "load", "load_meter", "pcc_meter", "relays", "controller"]
 
 
-def test_the_simulated_bench_checks_out_in_process(sim, tmp_path, capsys):
-    assert main(["check", "--bench", str(sim_bench_file(sim, tmp_path))]) == 0
+def test_the_simulated_bench_checks_out_in_process(sim, controller, tmp_path, capsys):
+    assert main(["check", "--bench", str(sim_bench_file(sim, controller, tmp_path))]) == 0
     found = table(capsys.readouterr().out)
     assert list(found) == EVERY_ROLE
     assert {role: cells["status"] for role, cells in found.items()} == dict.fromkeys(EVERY_ROLE, "ok")
@@ -178,8 +185,8 @@ def test_the_simulated_bench_checks_out_in_process(sim, tmp_path, capsys):
     assert identities["relays"].startswith("Numato Lab ")
 
 
-def test_the_simulated_bench_checks_out_as_a_command(sim, tmp_path):
-    path = sim_bench_file(sim, tmp_path)
+def test_the_simulated_bench_checks_out_as_a_command(sim, controller, tmp_path):
+    path = sim_bench_file(sim, controller, tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "check", "--bench", str(path)],
         capture_output=True,
@@ -191,21 +198,21 @@ def test_the_simulated_bench_checks_out_as_a_command(sim, tmp_path):
     assert statuses(done.stdout) == dict.fromkeys(EVERY_ROLE, "ok")
 
 
-def test_a_role_at_a_closed_port_is_unreachable_and_exits_1(sim, tmp_path, capsys):
+def test_a_role_at_a_closed_port_is_unreachable_and_exits_1(sim, controller, tmp_path, capsys):
     closed = f"TCPIP::{LOOPBACK}::{free_loopback_port()}::SOCKET"
-    assert main(["check", "--bench", str(sim_bench_file(sim, tmp_path, grid=closed))]) == 1
+    assert main(["check", "--bench", str(sim_bench_file(sim, controller, tmp_path, grid=closed))]) == 1
     found = table(capsys.readouterr().out)
     assert found["grid"]["resource"] == closed
     assert found["grid"]["status"].startswith("unreachable: ")
     assert all(cells["status"] == "ok" for role, cells in found.items() if role != "grid")
 
 
-def test_safe_on_the_simulated_bench_switches_the_battery_off(sim, tmp_path, capsys):
+def test_safe_on_the_simulated_bench_switches_the_battery_off(sim, controller, tmp_path, capsys):
     with BatteryEmulator(DriverConfig("battery", sim.resources["battery"])) as battery:
         battery.set_output(1, True)
     with sim.lock:
         assert sim.plant.packs.contactor_closed[0]
-    assert main(["check", "--bench", str(sim_bench_file(sim, tmp_path)), "--safe"]) == 0
+    assert main(["check", "--bench", str(sim_bench_file(sim, controller, tmp_path)), "--safe"]) == 0
     with sim.lock:
         assert not sim.plant.packs.contactor_closed.any()
     assert all(cells["safe"] == "ok" for cells in table(capsys.readouterr().out).values())

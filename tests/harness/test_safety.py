@@ -28,7 +28,7 @@ from harness.sim.bench import SimBench
 from harness.sim.packs import InjectedFault
 from harness.sim.plant import PlantConfig
 from harness.sim.standins.wiring import GridBreaker, PackBmsLink, PcsUnit
-from tests.harness import FakeDriver, calls, fake_registry
+from tests.harness import FakeDriver, calls, fake_registry, reference_controller
 
 ROLES = ("battery", "grid", "load", "load_meter", "pcc_meter", "relays", "controller")
 
@@ -220,9 +220,10 @@ def sim():
 
 @pytest.fixture(scope="module")
 def bench(sim):
-    spec = parse_bench_text(sim.bench_file(sim.pcs_face.resource), "sim.toml")
-    with Bench.open(spec) as opened:
-        yield opened
+    with reference_controller(sim) as controller:
+        spec = parse_bench_text(sim.bench_file(controller.face_resource), "sim.toml")
+        with Bench.open(spec) as opened:
+            yield opened
 
 
 def script(sim: SimBench, bench: Bench) -> list[Callable[[], None]]:

@@ -1,0 +1,122 @@
+"""The reference controller and its variants against the simulated bench, over the wire, in lock-step."""
+
+from __future__ import annotations
+
+import pytest
+
+from drivers.base import DriverConfig
+from drivers.controller_link import ControllerLink
+from harness.controller.model import ControllerMode
+from harness.controller.reference import ControllerConfig
+from harness.controller.runner import ControllerRunner
+from harness.controller.variants import build_controller
+from harness.sim.bench import SimBench
+from harness.sim.load import Constant
+from harness.sim.packs import InjectedFault
+from harness.sim.plant import PlantConfig
+
+SMALL = PlantConfig(packs=24, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
+PERIOD_S = 0.1
+
+
+class Loop:
+    """A bench and a controller on one virtual clock: plant step, then controller cycle."""
+
+    def __init__(self, bench: SimBench, runner: ControllerRunner) -> None:
+        self.bench, self.runner = bench, runner
+
+    @property
+    def plant(self):
+        return self.bench.plant
+
+    def run_until(self, t_end: float) -> None:
+        while self.plant.t < t_end - 1e-9:
+            self.bench.advance(PERIOD_S)
+            self.runner.cycle(self.plant.t)
+
+    def run_while(self, condition, deadline_s: float) -> None:
+        end = self.plant.t + deadline_s
+        while condition() and self.plant.t < end:
+            self.run_until(self.plant.t + PERIOD_S)
+
+
+@pytest.fixture
+def loop_for():
+    opened = []
+
+    def make(variant: str | None = None) -> Loop:
+        bench = SimBench(SMALL).start()
+        opened.append(bench)
+        bench.plant.load.set_profile(Constant(0.8), at=0.0)
+        controller = build_controller(variant, ControllerConfig())
+        runner = ControllerRunner(controller, bench.pcs_face.resource).start()
+        opened.append(runner)
+        loop = Loop(bench, runner)
+        loop.run_until(2.0)
+        return loop
+
+    yield make
+    for item in reversed(opened):
+        item.close()
+
+
+def test_grid_loss_islands_cleanly_and_grid_return_resyncs(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    assert loop.runner.status.mode is ControllerMode.GRID_CONNECTED
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 3.0)
+    assert loop.runner.status.mode is ControllerMode.ISLANDED
+    assert plant.load.drop_count == 0, "the transfer must stay inside the racks' ride-through"
+    plant.grid.restore(at=plant.t)
+    loop.run_while(lambda: not plant.pcc.closed, deadline_s=40.0)
+    assert plant.pcc.closed, "the controller must reconnect once the grid is stable"
+    close = plant.pcc.closes[-1]
+    assert close.sync_checked and close.in_window
+    loop.run_until(plant.t + 1.0)
+    assert loop.runner.status.mode is ControllerMode.GRID_CONNECTED
+    assert plant.load.drop_count == 0
+
+
+def test_a_pack_whose_bms_goes_silent_is_isolated(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    with loop.bench.lock:
+        plant.packs.inject(InjectedFault.BMS_COMMS_LOSS, 3)
+    loop.run_until(plant.t + 4.0)
+    with loop.bench.lock:
+        assert not plant.packs.contactor_closed[3], "a pack with a silent BMS is isolated"
+        assert plant.packs.contactor_closed[[0, 1, 2, 4]].all()
+
+
+def test_the_published_face_reads_through_the_controller_link(loop_for):
+    loop = loop_for()
+    link = ControllerLink(DriverConfig("controller", loop.runner.face_resource)).open()
+    try:
+        first = link.status()
+        loop.run_until(loop.plant.t + 0.5)
+        second = link.status()
+    finally:
+        link.close()
+    assert second.heartbeat != first.heartbeat
+    assert second.mode == ControllerMode.GRID_CONNECTED
+    assert second.packs_online == SMALL.packs
+
+
+def test_never_island_variant_lets_the_racks_drop(loop_for):
+    loop = loop_for("never-island")
+    plant = loop.plant
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 3.0)
+    assert plant.load.drop_count >= 1
+
+
+def test_no_sync_check_variant_recloses_bypassing_the_relay(loop_for):
+    loop = loop_for("no-sync-check")
+    plant = loop.plant
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 3.0)
+    plant.grid.restore(at=plant.t)
+    loop.run_while(lambda: not plant.pcc.closed, deadline_s=40.0)
+    assert plant.pcc.closed
+    assert not plant.pcc.closes[-1].sync_checked
