@@ -11,7 +11,7 @@ from harness.controller.reference import ControllerConfig
 from harness.controller.runner import ControllerRunner
 from harness.controller.variants import build_controller
 from harness.sim.bench import SimBench
-from harness.sim.load import Constant
+from harness.sim.load import Constant, TrainingSwings
 from harness.sim.packs import InjectedFault
 from harness.sim.plant import PlantConfig
 
@@ -120,3 +120,79 @@ def test_no_sync_check_variant_recloses_bypassing_the_relay(loop_for):
     loop.run_while(lambda: not plant.pcc.closed, deadline_s=40.0)
     assert plant.pcc.closed
     assert not plant.pcc.closes[-1].sync_checked
+
+
+def test_trusts_stale_bms_variant_keeps_a_silent_pack_connected(loop_for):
+    loop = loop_for("trusts-stale-bms")
+    plant = loop.plant
+    with loop.bench.lock:
+        plant.packs.inject(InjectedFault.BMS_COMMS_LOSS, 3)
+    loop.run_until(plant.t + 4.0)
+    with loop.bench.lock:
+        assert plant.packs.contactor_closed[3]
+
+
+def grid_swing_w(loop: Loop) -> float:
+    plant = loop.plant
+    plant.load.set_profile(
+        TrainingSwings(period_s=1.0, duty=0.7, low=0.15, high=1.0, edge_s=0.1, jitter=0.0, seed=1), at=plant.t
+    )
+    loop.run_until(plant.t + 5.0)
+    grid = []
+    end = plant.t + 10.0
+    while plant.t < end:
+        loop.run_until(plant.t + PERIOD_S)
+        grid.append(plant.bus.grid_w)
+    return max(grid) - min(grid)
+
+
+def test_the_reference_keeps_training_swings_off_the_grid_and_no_smoothing_does_not(loop_for):
+    smoothed = grid_swing_w(loop_for())
+    unsmoothed = grid_swing_w(loop_for("no-smoothing"))
+    assert smoothed < 0.25 * unsmoothed
+
+
+def test_a_planned_island_asked_through_the_face_opens_with_little_pcc_flow(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    link = ControllerLink(DriverConfig("controller", loop.runner.face_resource)).open()
+    try:
+        link.planned_island()
+        loop.run_while(lambda: plant.pcc.closed, deadline_s=30.0)
+        assert not plant.pcc.closed
+        assert plant.pcc.last_open_reason == "planned island"
+        loop.run_until(plant.t + 1.0)
+        assert link.status().mode == ControllerMode.ISLANDED
+    finally:
+        link.close()
+    events = [e for e in plant.voltage_events.events if e.start_s > 2.0]
+    assert not events, "a planned island is seamless: no dip at the racks"
+    assert plant.load.drop_count == 0
+
+
+def test_a_tripped_pcs_in_island_is_reset_and_black_started(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 3.0)
+    with loop.bench.lock:
+        plant.pcs.trip("test: PCS fault")
+    loop.bench.advance(0.01)
+    assert plant.bus.voltage_pu == 0.0, "a tripped PCS leaves the island dead"
+    loop.run_while(lambda: plant.bus.voltage_pu < 0.99, deadline_s=20.0)
+    assert plant.bus.voltage_pu == pytest.approx(1.0, abs=0.01)
+    assert any("black start" in entry.text for entry in plant.journal)
+
+
+def test_an_island_short_of_power_asks_the_racks_for_a_cap(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 3.0)
+    with loop.bench.lock:
+        for unit in range(len(plant.pcs.units) - 1):
+            plant.pcs.set_unit_available(unit, False)
+    loop.run_until(plant.t + 3.0)
+    cap = loop.runner.status.power_cap_w
+    assert cap is not None
+    assert cap <= plant.pcs.available_w
