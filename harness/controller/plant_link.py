@@ -1,8 +1,9 @@
 """The controller's link to the plant: one :class:`PlantView` per read, :class:`Actions` written back.
 
 Everything goes through the PCS/BMS face (docs/register-map.md) over Modbus, with the face's documented
-layouts: the SunSpec models 701, 704, 802 and the vendor model 64900 on unit 1 at 40000, and one 16-register
-block per pack from address 0, 2500 packs per unit id (pack ``i`` on unit ``1 + i // 2500``).
+layouts: the SunSpec models 701, 704, 802 and the vendor model 64900 on unit 1 at 40000, one 16-register block
+per pack from address 0, 2500 packs per unit id (pack ``i`` on unit ``1 + i // 2500``), and on each unit the
+per-pack command arrays from 50000 (one register per pack).
 
 At :meth:`PlantLink.open` the SunSpec chain is walked once: the models are found by id, their lengths checked
 against the layouts this module decodes with, and their scale factors read (the face documents them as fixed).
@@ -11,9 +12,10 @@ for the SunSpec part) plus every pack block, decoded with numpy.
 
 :meth:`PlantLink.apply` writes only what the actions set, in an order that makes one cycle's actions act
 together: a PCS reset, then settings, dispatch, pack fault resets, per-pack commands, pack sharing, and last
-the mode request, black start and breaker command. Per-pack power and contactor commands are written only for
-packs whose value differs from the view at register resolution (100 W): the face interleaves the per-pack
-command registers with read-only ones, so every pack written costs one request.
+the mode request, black start and breaker command. Per-pack power and contactor commands go to the face's
+arrays, for the packs whose value differs from the view (power at register resolution, 100 W): in the fewest
+requests of at most 123 registers covering them on their units. A request also rewrites the packs it spans
+between two that differ, with the value the actions give them: the one the view shows.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from harness.controller.model import (
 from harness.sim.modbus.registers import Point, PointType, Value, decode, encode
 from harness.sim.modbus.sunspec import END_MODEL_ID, SUNS_MARKER, SUNSPEC_BASE_ADDRESS, Model
 from harness.sim.standins import sunspec_models as face
-from harness.sim.standins.pcs_face import PACK_LAYOUT, PACK_REGISTERS, PACKS_PER_UNIT
+from harness.sim.standins.pcs_face import PACK_ARRAY_POINTS, PACK_LAYOUT, PACK_REGISTERS, PACKS_PER_UNIT
 
 DEFAULT_NOMINAL_V = 480.0
 """The reference site's line-to-line voltage; the face publishes volts, the view per unit."""
@@ -131,7 +133,10 @@ _PACK_SCALED = {  # PackView field: (pack point, factor to the view's unit)
 }
 _SIGNED_MISSING = -0x8000
 _UNSIGNED_MISSING = 0xFFFF
-_POWER_COMMAND = PACK_LAYOUT[_PACK_OFFSET["WCmd"]]
+_ARRAY = {point.name: point for point in PACK_ARRAY_POINTS}
+_POWER_COMMAND, _CONTACTOR_COMMAND = _ARRAY["WCmd"], _ARRAY["ContCmd"]
+if (_POWER_COMMAND.type, _CONTACTOR_COMMAND.type) != (PointType.INT16, PointType.ENUM16):
+    raise ImportError("the per-pack command arrays are written as int16 power and enum16 contactor commands")
 
 
 def _exponent(point: Point) -> int:
@@ -471,7 +476,7 @@ class PlantLink:
             *self._point_writes(image, _MICROGRID, {"PcsRst": face.Act.ACT} if actions.pcs_reset else {}),
             *self._point_writes(image, _MICROGRID, settings),
             *self._point_writes(image, _CONTROL, dispatch),
-            *(self._pack_write(pack, ["FltRst"], [face.Act.ACT]) for pack in actions.pack_fault_resets),
+            *(self._pack_write(pack, "FltRst", face.Act.ACT) for pack in actions.pack_fault_resets),
             *self._pack_command_writes(actions, view.packs),
         ]
         commands: dict[str, Value] = {}
@@ -507,48 +512,52 @@ class PlantLink:
         return writes
 
     def _pack_command_writes(self, actions: Actions, packs: PackView) -> list[_Write]:
+        """Writes of the power and contactor arrays: those the actions set and that differ from the view."""
         n = packs.n
-        power = None
+        writes: list[_Write] = []
         if actions.pack_power_w is not None:
             wanted = np.asarray(actions.pack_power_w, dtype=float)
             if wanted.shape != (n,) or not np.isfinite(wanted).all():
                 raise ValueError(f"pack_power_w must be {n} finite values, got shape {wanted.shape}")
             power = _power_command_raw(wanted)
-            power_changed = power != _power_command_raw(np.nan_to_num(packs.power_command_w))
-        else:
-            power_changed = np.zeros(n, dtype=bool)
-        contactors = None
+            changed = power != _power_command_raw(np.nan_to_num(packs.power_command_w))
+            writes += _array_writes(_POWER_COMMAND, power & 0xFFFF, changed)
         if actions.pack_contactors is not None:
             contactors = np.asarray(actions.pack_contactors, dtype=bool)
             if contactors.shape != (n,):
                 raise ValueError(f"pack_contactors must be {n} values, got shape {contactors.shape}")
-            contactor_changed = contactors != packs.contactor_closed
-        else:
-            contactor_changed = np.zeros(n, dtype=bool)
-        writes = []
-        for pack in np.flatnonzero(power_changed | contactor_changed).tolist():
-            names: list[str] = []
-            values: list[Value] = []
-            if power is not None and power_changed[pack]:
-                names.append("WCmd")
-                values.append(int(power[pack]) * 10 ** _exponent(_POWER_COMMAND))
-            if contactors is not None and contactor_changed[pack]:
-                names.append("ContCmd")
-                values.append(face.Contactor.CLOSED if contactors[pack] else face.Contactor.OPEN)
-            writes.append(self._pack_write(pack, names, values))
+            codes = np.where(contactors, face.Contactor.CLOSED, face.Contactor.OPEN)
+            writes += _array_writes(_CONTACTOR_COMMAND, codes, contactors != packs.contactor_closed)
         return writes
 
-    def _pack_write(self, pack: int, names: Sequence[str], values: Sequence[Value]) -> _Write:
-        """One write of adjacent points ``names`` of pack ``pack``'s block."""
+    def _pack_write(self, pack: int, name: str, value: Value) -> _Write:
+        """A write of point ``name`` of pack ``pack``'s block."""
         if not 0 <= pack < self._packs:
             raise ValueError(f"pack {pack} is not in the fleet of {self._packs}")
         unit, slot = divmod(pack, PACKS_PER_UNIT)
-        registers: list[int] = []
-        for name, value in zip(names, values, strict=True):
-            point = PACK_LAYOUT[_PACK_OFFSET[name]]
-            registers += encode(point.type, value, scale_factor=_exponent(point))
-        address = slot * PACK_REGISTERS + _PACK_OFFSET[names[0]]
-        return _Write(unit + 1, address, registers, f"pack {pack} {','.join(names)}")
+        point = PACK_LAYOUT[_PACK_OFFSET[name]]
+        registers = encode(point.type, value, scale_factor=_exponent(point))
+        address = slot * PACK_REGISTERS + _PACK_OFFSET[name]
+        return _Write(unit + 1, address, registers, f"pack {pack} {name}")
+
+
+def _array_writes(point: Point, registers: np.ndarray, changed: np.ndarray) -> list[_Write]:
+    """Writes of ``registers`` (one per pack) to ``point``'s array that cover the ``changed`` packs: on each
+    unit the fewest requests of at most 123 registers, each carrying the registers of every pack it spans."""
+    writes = []
+    for unit_index, first in enumerate(range(0, changed.size, PACKS_PER_UNIT)):
+        slots = np.flatnonzero(changed[first : first + PACKS_PER_UNIT]).tolist()
+        for run in _coalesce((_Span(slot, 1) for slot in slots), MAX_WRITE_REGISTERS):
+            packs = slice(first + run.address, first + run.end)
+            writes.append(
+                _Write(
+                    unit_index + 1,
+                    point.address + run.address,
+                    registers[packs].tolist(),
+                    f"packs {packs.start}-{packs.stop - 1} {point.name}",
+                )
+            )
+    return writes
 
 
 def _on_unit(resource: str, unit: int) -> str:

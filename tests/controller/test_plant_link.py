@@ -43,6 +43,9 @@ PCS_STATES = {
 HEARTBEAT_MODULUS = 65535
 PACK_POWERS_W = np.linspace(-50e3, 60e3, PACKS)
 """Per-pack power commands on the 100 W steps of the register."""
+POWER_ARRAY, CONTACTOR_ARRAY = 50_000, 52_500
+"""The face's per-pack command arrays (docs/register-map.md): a unit's k-th pack at base + k."""
+MAX_WRITE = 123
 
 
 def build_bench(config: PlantConfig) -> SimBench:
@@ -194,7 +197,7 @@ def test_a_pack_whose_bms_link_is_lost_reads_stale_while_the_others_move_on(benc
     assert_view_is_the_plant(after, bench)
 
 
-def test_a_fleet_beyond_one_unit_is_read_and_commanded_on_every_unit():
+def test_a_fleet_beyond_one_unit_is_read_and_commanded_on_every_unit(written):
     config = PlantConfig(packs=2600, pcs_rated_w=12e6, pv_rated_w=0.0, load_rated_w=2e6)
     with build_bench(config) as bench, PlantLink(bench.pcs_face.resource) as link:
         bench.advance(STEP_S)
@@ -207,6 +210,17 @@ def test_a_fleet_beyond_one_unit_is_read_and_commanded_on_every_unit():
         link.apply(Actions(pack_contactors=contactors), view)
         with bench.lock:
             assert np.flatnonzero(~bench.plant.packs.contactor_closed).tolist() == [5, 2550]
+        assert [(request.unit, request.address) for request in written] == [
+            (1, CONTACTOR_ARRAY + 5),
+            (2, CONTACTOR_ARRAY + 50),
+        ]
+
+        written.clear()
+        power = np.arange(2600) * 100.0 + 100.0  # every pack's command changes
+        link.apply(Actions(pack_power_w=power), view)
+        sizes = [(request.unit, len(request.registers)) for request in written]
+        assert sizes == [(1, MAX_WRITE)] * 20 + [(1, 2500 - 20 * MAX_WRITE), (2, 100)]  # the fewest requests
+        np.testing.assert_array_equal(link.read().packs.power_command_w, power)
 
 
 # ----------------------------------------------------------------------------- actions
@@ -359,14 +373,19 @@ def test_bad_pack_arrays_are_refused_before_anything_is_written(link, written):
     assert written == []
 
 
+def array_requests(written: list[Written], base: int) -> list[Written]:
+    return [request for request in written if base <= request.address < base + PACKS]
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(st.none() | st.integers(-3000, 3000), min_size=PACKS, max_size=PACKS),
     flipped=st.lists(st.booleans(), min_size=PACKS, max_size=PACKS),
 )
-def test_only_packs_whose_commands_changed_are_written(link, written, steps, flipped):
+def test_changed_pack_commands_go_to_the_arrays_in_one_request_each(link, written, steps, flipped):
     """``steps``: per pack, a new power command in 100 W register steps, or None to keep the one the view
-    shows. Each example starts from whatever the previous one left: the view read now is the reference."""
+    shows. Each example starts from whatever the previous one left: the view read now is the reference.
+    A request spans the first to the last pack whose command changed, the packs between included."""
     view = link.read()
     power = np.array(
         [
@@ -377,8 +396,22 @@ def test_only_packs_whose_commands_changed_are_written(link, written, steps, fli
     contactors = view.packs.contactor_closed ^ np.array(flipped)
     written.clear()
     link.apply(Actions(pack_power_w=power, pack_contactors=contactors), view)
-    touched = (power != view.packs.power_command_w) | np.array(flipped)
-    assert sorted(request.address // 16 for request in written) == np.flatnonzero(touched).tolist()
+    arrays = (
+        (
+            POWER_ARRAY,
+            power != view.packs.power_command_w,
+            [int(raw) & 0xFFFF for raw in np.rint(power / 100.0)],
+        ),
+        (CONTACTOR_ARRAY, np.array(flipped), contactors.astype(int).tolist()),
+    )
+    for base, changed, registers in arrays:
+        requests = array_requests(written, base)
+        if not changed.any():
+            assert requests == []
+            continue
+        first, last = np.flatnonzero(changed)[[0, -1]]
+        assert requests == [Written(1, base + first, tuple(registers[first : last + 1]))]
+    assert len(written) == sum(bool(changed.any()) for _, changed, _ in arrays)
     after = link.read()
     np.testing.assert_array_equal(after.packs.power_command_w, power)
     np.testing.assert_array_equal(after.packs.contactor_closed, contactors)

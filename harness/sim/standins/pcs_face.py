@@ -5,6 +5,10 @@ Unit 1 serves a SunSpec image at 40000 (models 1, 701, 704, 802 and the vendor m
 unit ``1 + i // 2500`` at PDU address ``16 * (i % 2500)``: 2500 packs fill addresses 0-39999 exactly. Units 2
 and up carry the blocks of their packs and, at 40000, a SunSpec image with model 1 only.
 
+Every unit also serves its packs' commands and status as arrays of one register per pack from 50000 (power
+command, contactor command, status: :data:`PACK_ARRAY_POINTS`), so that a controller commands 123 packs per
+request instead of one. Blocks and arrays command through one :class:`PackCommands` and act alike.
+
 Everything a pack block reports is what the pack's BMS reports: a pack whose BMS link is lost keeps its last
 values and its heartbeat stops, while the true pack moves on. Contactor state and fault bits are live.
 
@@ -17,11 +21,13 @@ breaker requests are carried out by the plant at its next step.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 
@@ -40,7 +46,8 @@ from harness.sim.modbus import (
     decode,
     sunspec_points,
 )
-from harness.sim.packs import FaultCode, PackArray
+from harness.sim.modbus.registers import MAX_ADDRESS
+from harness.sim.packs import FaultCode, Index, PackArray
 from harness.sim.pcs import PcsControl, PcsMode
 from harness.sim.plant import Plant
 from harness.sim.standins import StandIn
@@ -167,6 +174,66 @@ def pack_block_map(lock: threading.RLock | None = None) -> RegisterMap:
     return RegisterMap(placed, lock=lock, title=title)
 
 
+# ----------------------------------------------------------------------------- the per-pack arrays
+
+POWER_ARRAY = 50_000
+"""PDU address of the power command array: the k-th pack of a unit (pack ``i``, ``k = i mod 2500``) at
+``POWER_ARRAY + k``. Well clear of the SunSpec chain at 40000, which ends at 40394 on unit 1."""
+CONTACTOR_ARRAY = POWER_ARRAY + PACKS_PER_UNIT
+STATUS_ARRAY = CONTACTOR_ARRAY + PACKS_PER_UNIT
+STATUS_FAULT_MASK = 0xFF
+STATUS_CONTACTOR_BIT = 8
+assert STATUS_ARRAY + PACKS_PER_UNIT <= MAX_ADDRESS + 1
+assert sum(FaultCode) <= STATUS_FAULT_MASK  # every fault bit fits the low byte
+
+_BLOCK_POINT = {point.name: point for point in PACK_LAYOUT}
+PACK_ARRAY_POINTS: tuple[Point, ...] = (
+    replace(
+        _BLOCK_POINT["WCmd"],
+        address=POWER_ARRAY,
+        description="power command, + discharge: the pack's block WCmd, same type and scaling",
+    ),
+    replace(
+        _BLOCK_POINT["ContCmd"],
+        address=CONTACTOR_ARRAY,
+        description="contactor command: the pack's block ContCmd; reads the last command",
+    ),
+    Point(
+        "St",
+        T.BITFIELD16,
+        address=STATUS_ARRAY,
+        description=f"bits 0-7: the block's Flt (latched); bit {STATUS_CONTACTOR_BIT}: contactor closed",
+    ),
+)
+"""The arrays' points for the unit's first pack; the k-th pack's are ``k`` registers further."""
+
+PACK_ARRAYS_TEXT = f"""\
+### Per-pack arrays
+
+Every unit that carries packs also serves three arrays of one register per pack, in pack order: the
+unit's k-th pack (pack i, k = i mod {PACKS_PER_UNIT}) has its `WCmd` at {POWER_ARRAY} + k, its `ContCmd`
+at {CONTACTOR_ARRAY} + k and its `St` at {STATUS_ARRAY} + k; addresses past the unit's last pack answer
+exception 02. A write to `WCmd` or `ContCmd` is validated whole (one bad value: exception 03, nothing
+changes) and acts exactly as writes of the same values to the packs' block registers; reads return the
+commands in force, which the blocks read too. One write of 123 registers commands 123 packs; one read
+of 125 `St` registers checks the faults and contactors of 125 packs. `WCmd` keeps the block's int16 x
+100 W: its range, +/-3.28 MW, is over twenty times the largest pack power limit of the reference fleet
+(about 150 kW).
+"""
+
+
+def pack_array_map(lock: threading.RLock | None = None) -> RegisterMap:
+    """The arrays' registers of a unit's first pack as a register map, for the register doc."""
+    title = (
+        f"Per-pack arrays: pack i on unit {FACE_UNIT} + i // {PACKS_PER_UNIT}, "
+        f"at base + (i mod {PACKS_PER_UNIT}); shown for pack 0"
+    )
+    return RegisterMap(PACK_ARRAY_POINTS, lock=lock, title=title)
+
+
+# ----------------------------------------------------------------------------- commands and encoding
+
+
 def _exponent(point: Point) -> int:
     factor = point.scale_factor
     if isinstance(factor, str):
@@ -174,27 +241,106 @@ def _exponent(point: Point) -> int:
     return factor or 0
 
 
-def _layout_column(values: list[float]) -> np.ndarray:
-    return np.array(values, dtype=float)[:, None]
+@dataclass(frozen=True)
+class _Encoding:
+    """How some one-register points read, as columns (one row per point): many packs encode in one pass."""
+
+    scale: np.ndarray
+    lowest: np.ndarray
+    highest: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def of(cls, points: Sequence[Point]) -> _Encoding:
+        def column(values: Iterable[float]) -> np.ndarray:
+            return np.array(list(values), dtype=float)[:, None]
+
+        limits = [_RAW_LIMITS[point.type] for point in points]
+        return cls(
+            scale=column(10.0 ** -_exponent(point) for point in points),
+            lowest=column(low for low, _, _ in limits),
+            highest=column(high for _, high, _ in limits),
+            missing=column(missing for _, _, missing in limits),
+        )
+
+    def registers(self, values: np.ndarray) -> np.ndarray:
+        """Registers (0..0xFFFF) of ``values``: points x packs in engineering units, NaN not implemented.
+
+        Values beyond a point's range read as its nearest end rather than failing the request.
+        """
+        raw = np.rint(values * self.scale)
+        raw = np.where(np.isnan(raw), self.missing, np.clip(raw, self.lowest, self.highest))
+        return raw.astype(np.int64) & 0xFFFF
 
 
-# The pack layout as columns (one row per register) so a block read encodes every point in one pass.
-_LAYOUT_SCALE = _layout_column([10.0 ** -_exponent(point) for point in PACK_LAYOUT])
-_LAYOUT_LOWEST, _LAYOUT_HIGHEST, _LAYOUT_MISSING = (
-    _layout_column([_RAW_LIMITS[point.type][i] for point in PACK_LAYOUT]) for i in range(3)
-)
+_BLOCK_ENCODING = _Encoding.of(PACK_LAYOUT)
+
+
+def _written(point: Point, register: int, pack: int) -> Value:
+    """A register written to a pack's writable point, decoded and validated, or the Modbus exception."""
+    value = decode(point.type, [register], scale_factor=_exponent(point))
+    if value is None or (point.validator is not None and not point.validator(value)):
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"pack {pack} {point.name}: {value!r}")
+    return value
 
 
 @dataclass
 class PackCommands:
-    """The controller's per-pack commands as the face holds them; ``WCmd`` and ``ContCmd`` read them back."""
+    """The controller's per-pack commands as the face holds them, and what commanding packs does.
 
+    Pack blocks, arrays and model 802 all command through here, so they act alike. ``WCmd`` and ``ContCmd``
+    read ``power_w`` and ``contactor`` back.
+    """
+
+    plant: Plant
     power_w: np.ndarray
     contactor: np.ndarray
 
     @classmethod
-    def of(cls, packs: PackArray) -> PackCommands:
-        return cls(power_w=np.zeros(packs.n), contactor=packs.contactor_closed.astype(np.int64))
+    def of(cls, plant: Plant) -> PackCommands:
+        packs = plant.packs
+        return cls(plant, power_w=np.zeros(packs.n), contactor=packs.contactor_closed.astype(np.int64))
+
+    def command_power(self, packs: Index, power_w: np.ndarray | float) -> None:
+        """New power commands; while pack sharing is on they are the plant's pack shares at once."""
+        self.power_w[packs] = power_w
+        if self.plant.pack_share is not None:
+            self.plant.pack_share = self.power_w.copy()
+
+    def command_contactors(self, packs: Index, closed: np.ndarray | bool) -> None:
+        """Contactor commands for ``packs`` (the others keep their state); a faulted pack refuses to close."""
+        closed = np.asarray(closed, dtype=bool)
+        pack_array = self.plant.packs
+        wanted = pack_array.contactor_closed.copy()
+        wanted[packs] = closed
+        pack_array.command_contactors(wanted)
+        self.contactor[packs] = closed
+
+
+def pack_status(packs: PackArray, window: slice) -> np.ndarray:
+    """The ``St`` array's value for the packs in ``window``: fault bits, and the contactor bit."""
+    return packs.fault[window] | packs.contactor_closed[window].astype(np.int64) << STATUS_CONTACTOR_BIT
+
+
+# ----------------------------------------------------------------------------- the regions of a unit
+
+
+class Region(Protocol):
+    """Addresses ``start .. end - 1`` of a face unit, served from the plant beside the SunSpec image.
+
+    Callers hold the plant's lock and keep requests inside the region.
+    """
+
+    start: int
+
+    @property
+    def end(self) -> int: ...
+
+    def read(self, address: int, count: int) -> list[int]: ...
+
+    def check_write(self, address: int, registers: Sequence[int]) -> Callable[[], None]:
+        """Decode and validate a write, or raise the Modbus exception; the result applies it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -207,37 +353,31 @@ class _PackWrite:
 class PackBlocks:
     """The blocks of packs ``first .. first + count - 1`` at addresses ``0 .. 16 * count - 1``.
 
-    Reads are encoded for all requested packs at once (numpy, no Python per pack). Callers hold the lock.
-    Values beyond a point's range read as its nearest end rather than failing the request.
+    Reads are encoded for all requested packs at once (numpy, no Python per pack).
     """
 
-    def __init__(self, plant: Plant, commands: PackCommands, first: int, count: int) -> None:
-        self._plant = plant
+    start = 0
+
+    def __init__(self, commands: PackCommands, first: int, count: int) -> None:
         self._commands = commands
         self.first = first
         self.count = count
 
     @property
     def end(self) -> int:
-        """One past the last address of the blocks."""
         return self.count * PACK_REGISTERS
 
     def read(self, address: int, count: int) -> list[int]:
         low = address // PACK_REGISTERS
         high = (address + count - 1) // PACK_REGISTERS + 1
         columns = self._columns(self.first + low, self.first + high)
-        values = np.empty((PACK_REGISTERS, high - low))
-        for offset, point in enumerate(PACK_LAYOUT):
-            values[offset] = columns[point.name]
-        values *= _LAYOUT_SCALE
-        np.rint(values, out=values)
-        raw = np.where(np.isnan(values), _LAYOUT_MISSING, np.clip(values, _LAYOUT_LOWEST, _LAYOUT_HIGHEST))
+        values = np.array([columns[point.name] for point in PACK_LAYOUT], dtype=float)
         start = address - low * PACK_REGISTERS
-        registers: list[int] = (raw.astype(np.int64).T & 0xFFFF).ravel()[start : start + count].tolist()
+        registers: list[int] = _BLOCK_ENCODING.registers(values).T.ravel()[start : start + count].tolist()
         return registers
 
-    def check_write(self, address: int, registers: Sequence[int]) -> list[_PackWrite]:
-        """Decode and validate a write of whole writable pack points, or raise the Modbus exception."""
+    def check_write(self, address: int, registers: Sequence[int]) -> Callable[[], None]:
+        """A write of whole writable pack points only; they act in address order."""
         writes = []
         for position, register in enumerate(registers):
             slot, offset = divmod(address + position, PACK_REGISTERS)
@@ -247,30 +387,21 @@ class PackBlocks:
                 raise ModbusError(
                     ExceptionCode.ILLEGAL_DATA_ADDRESS, f"pack {pack} {point.name} is read-only"
                 )
-            value = decode(point.type, [register], scale_factor=_exponent(point))
-            if value is None or (point.validator is not None and not point.validator(value)):
-                raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"pack {pack} {point.name}: {value!r}")
-            writes.append(_PackWrite(pack, point.name, value))
-        return writes
+            writes.append(_PackWrite(pack, point.name, _written(point, register, pack)))
+        return partial(self._apply, writes)
 
-    def apply(self, writes: Iterable[_PackWrite]) -> None:
-        plant, commands = self._plant, self._commands
-        packs = plant.packs
+    def _apply(self, writes: Iterable[_PackWrite]) -> None:
+        commands = self._commands
         for write in writes:
             if write.name == "WCmd":
-                commands.power_w[write.pack] = write.value
-                if plant.pack_share is not None:
-                    plant.pack_share = commands.power_w.copy()
+                commands.command_power(write.pack, _float(write.value))
             elif write.name == "ContCmd":
-                wanted = packs.contactor_closed.copy()
-                wanted[write.pack] = bool(write.value)
-                packs.command_contactors(wanted)
-                commands.contactor[write.pack] = int(write.value or 0)
+                commands.command_contactors(write.pack, bool(write.value))
             elif write.value == Act.ACT:
-                packs.reset_faults(write.pack)
+                commands.plant.packs.reset_faults(write.pack)
 
     def _columns(self, low: int, high: int) -> dict[str, np.ndarray]:
-        packs = self._plant.packs
+        packs = self._commands.plant.packs
         window = slice(low, high)
         discharge_w, charge_w = packs.power_limits()
         volts = packs.reported_v[window]
@@ -295,22 +426,93 @@ class PackBlocks:
         }
 
 
-class FaceUnitMap(RegisterMap):
-    """One unit of the face: its pack blocks from address 0, and its SunSpec image (the base map) at 40000.
+class PackColumn:
+    """One point of a unit's packs ``first .. first + count - 1``, one register each from ``point.address``.
 
-    A request straddling the two parts is served from one plant snapshot and written all-or-nothing.
+    ``values(window)`` is the point for the packs in a slice of the fleet. A writable column's ``command``
+    takes such a slice and the written values, once the whole write is validated.
     """
 
     def __init__(
-        self, points: Iterable[Point], blocks: PackBlocks, *, lock: threading.RLock, title: str = ""
+        self,
+        point: Point,
+        first: int,
+        count: int,
+        values: Callable[[slice], np.ndarray],
+        command: Callable[[slice, np.ndarray], None] | None = None,
+    ) -> None:
+        if (command is None) != (point.access is Access.R):
+            raise ValueError(f"{point.name}: a writable column needs a command, a read-only one none")
+        self.point = point
+        self.start = point.address
+        self.first = first
+        self.count = count
+        self._values = values
+        self._command = command
+        self._encoding = _Encoding.of([point])
+
+    @property
+    def end(self) -> int:
+        return self.start + self.count
+
+    def read(self, address: int, count: int) -> list[int]:
+        values = np.asarray(self._values(self._window(address, count)), dtype=float)
+        registers: list[int] = self._encoding.registers(values[None, :])[0].tolist()
+        return registers
+
+    def check_write(self, address: int, registers: Sequence[int]) -> Callable[[], None]:
+        if self._command is None:
+            raise ModbusError(ExceptionCode.ILLEGAL_DATA_ADDRESS, f"the {self.point.name} array is read-only")
+        window = self._window(address, len(registers))
+        first = window.start
+        values = np.array(
+            [_written(self.point, register, first + k) for k, register in enumerate(registers)], dtype=float
+        )
+        return partial(self._command, window, values)
+
+    def _window(self, address: int, count: int) -> slice:
+        low = self.first + address - self.start
+        return slice(low, low + count)
+
+
+def pack_columns(commands: PackCommands, first: int, count: int) -> list[PackColumn]:
+    """The arrays of the unit carrying packs ``first .. first + count - 1``."""
+    power, contactor, status = PACK_ARRAY_POINTS
+    return [
+        PackColumn(power, first, count, commands.power_w.__getitem__, commands.command_power),
+        PackColumn(contactor, first, count, commands.contactor.__getitem__, commands.command_contactors),
+        PackColumn(status, first, count, partial(pack_status, commands.plant.packs)),
+    ]
+
+
+class FaceUnitMap(RegisterMap):
+    """One unit of the face: its SunSpec image (the base map) at 40000 and the regions served from the plant
+    around it (the pack blocks from 0, the per-pack arrays from 50000).
+
+    A request may run across adjacent parts: it is served from one plant snapshot and written all-or-nothing.
+    """
+
+    def __init__(
+        self, points: Iterable[Point], regions: Iterable[Region], *, lock: threading.RLock, title: str = ""
     ) -> None:
         super().__init__(points, lock=lock, title=title)
-        self.blocks = blocks
+        self.regions = sorted(regions, key=lambda region: region.start)
+        image = super().spans()
+        parts = sorted(
+            [(region.start, region.end) for region in self.regions]
+            + [(image[0][0], image[-1][0] + image[-1][1])]
+        )
+        for (_, end), (start, _) in itertools.pairwise(parts):
+            if start < end:
+                raise ValueError(f"{title}: parts overlap at address {start}")
         self._plant_lock = lock
 
     def spans(self) -> list[tuple[int, int]]:
-        runs = [(0, self.blocks.end)]
-        for start, count in super().spans():
+        parts = sorted(
+            [(region.start, region.end - region.start) for region in self.regions] + super().spans()
+        )
+        runs = parts[:1]
+        for start, count in parts[1:]:
             first, length = runs[-1]
             if first + length == start:
                 runs[-1] = (first, length + count)
@@ -319,29 +521,47 @@ class FaceUnitMap(RegisterMap):
         return runs
 
     def read(self, address: int, count: int) -> list[int]:
-        end = self.blocks.end
-        if address >= end:
-            return super().read(address, count)
-        if count < 1:
-            raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"register count {count}")
-        own = min(count, end - address)
+        pieces = self._pieces(address, count)
+        registers: list[int] = []
         with self._plant_lock:
-            registers = self.blocks.read(address, own)
-            if own < count:
-                registers += super().read(end, count - own)
+            for region, start, length in pieces:
+                if region is None:
+                    registers += super().read(start, length)
+                else:
+                    registers += region.read(start, length)
         return registers
 
     def write(self, address: int, registers: Sequence[int]) -> None:
-        end = self.blocks.end
-        if address >= end:
-            super().write(address, registers)
-            return
-        own = min(len(registers), end - address)
+        pieces = self._pieces(address, len(registers))
         with self._plant_lock:
-            writes = self.blocks.check_write(address, registers[:own])
-            if own < len(registers):
-                super().write(end, registers[own:])
-            self.blocks.apply(writes)
+            actions = []
+            image: tuple[int, Sequence[int]] | None = None
+            for region, start, length in pieces:
+                own = registers[start - address : start - address + length]
+                if region is None:
+                    image = (start, own)
+                else:
+                    actions.append(region.check_write(start, own))
+            if image is not None:  # at most one: no region lies inside the image
+                super().write(*image)
+            for action in actions:
+                action()
+
+    def _pieces(self, address: int, count: int) -> list[tuple[Region | None, int, int]]:
+        """The request cut where parts meet: (region, or None for the SunSpec image; address; count)."""
+        if count < 1:
+            raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"register count {count}")
+        pieces: list[tuple[Region | None, int, int]] = []
+        position, end = address, address + count
+        while position < end:
+            region = next((region for region in self.regions if region.start <= position < region.end), None)
+            if region is not None:
+                stop = min(end, region.end)
+            else:  # the image, up to the next region: addresses it lacks answer exception 02
+                stop = min([end, *(region.start for region in self.regions if region.start > position)])
+            pieces.append((region, position, stop - position))
+            position = stop
+        return pieces
 
 
 # ----------------------------------------------------------------------------- 701: DER AC measurement
@@ -529,9 +749,7 @@ def _bind_battery(regmap: RegisterMap, plant: Plant, commands: PackCommands) -> 
     packs = plant.packs
 
     def operate(value: Value) -> None:
-        connect = value == BankOperation.CONNECT
-        packs.command_contactors(connect)
-        commands.contactor[:] = int(connect)
+        commands.command_contactors(slice(None), value == BankOperation.CONNECT)
 
     regmap.bind_apply(f"{BATTERY}.SetOp", operate)
     _bind(regmap, f"{BATTERY}.AlmRst", lambda: Act.NONE, _on_act(partial(packs.reset_faults, slice(None))))
@@ -745,8 +963,9 @@ def face_maps(plant: Plant, lock: threading.RLock, commands: PackCommands) -> di
     for index in range(units):
         unit = FACE_UNIT + index
         first = index * PACKS_PER_UNIT
-        blocks = PackBlocks(plant, commands, first, min(PACKS_PER_UNIT, plant.packs.n - first))
-        last = first + blocks.count - 1
+        count = min(PACKS_PER_UNIT, plant.packs.n - first)
+        regions: list[Region] = [PackBlocks(commands, first, count), *pack_columns(commands, first, count)]
+        last = first + count - 1
         title = f"PCS/BMS face, unit {unit} (packs {first}-{last})"
         models = [
             common_model(
@@ -767,7 +986,7 @@ def face_maps(plant: Plant, lock: threading.RLock, commands: PackCommands) -> di
                     pcs_units=len(plant.pcs.units),
                 ),
             ]
-        maps[unit] = FaceUnitMap(sunspec_points(models), blocks, lock=lock, title=title)
+        maps[unit] = FaceUnitMap(sunspec_points(models), regions, lock=lock, title=title)
     _bind_unit_one(maps[FACE_UNIT], plant, commands, units)
     return maps
 
@@ -790,7 +1009,7 @@ class PcsFace(StandIn):
     def __init__(self, plant: Plant, lock: threading.RLock, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(plant, lock)
         with lock:
-            self.maps = face_maps(plant, lock, PackCommands.of(plant.packs))
+            self.maps = face_maps(plant, lock, PackCommands.of(plant))
         self._address = (host, port)
 
     @property

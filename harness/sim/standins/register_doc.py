@@ -7,13 +7,12 @@ reference plant (``PlantConfig()``), whose ratings set the valid ranges the tabl
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 from collections.abc import Sequence
 from enum import IntEnum, IntFlag
 from pathlib import Path
 
+from harness.generated_doc import generated_page_main
 from harness.sim.packs import FaultCode
 from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins import sunspec_models as codes
@@ -21,9 +20,11 @@ from harness.sim.standins.pcc_meter import METER_UNIT, PccMeter
 from harness.sim.standins.pcs_face import (
     COUNTER_MODULUS,
     FACE_UNIT,
+    PACK_ARRAYS_TEXT,
     PACK_REGISTERS,
     PACKS_PER_UNIT,
     PcsFace,
+    pack_array_map,
     pack_block_map,
 )
 
@@ -94,8 +95,9 @@ PACK_TEXT = """\
 
 Values are what each pack's BMS reports: when a pack's BMS link is lost its block keeps the last values
 and its heartbeat stops while the true pack moves on. `ContSt` and `Flt` are live. Values beyond a
-point's range read as the nearest end of the range. Per-pack commands take one write per pack (its
-three command registers are contiguous; the next pack's block starts with read-only registers). While
+point's range read as the nearest end of the range. A block's three command registers are
+contiguous but the next pack's block starts with read-only registers, so commanding many packs goes
+faster through the per-pack arrays below, which act exactly like the blocks' registers. While
 `microgrid.PackShrEna` is 1 the `WCmd` values of all packs are the plant's pack shares (the PCS draws
 what the bus needs and the commands split it; charging splits by the negated commands); while it is 0
 the plant shares by available energy.
@@ -150,6 +152,8 @@ def render() -> str:
         face.maps[FACE_UNIT].markdown_table(),
         PACK_TEXT,
         pack_block_map().markdown_table(),
+        PACK_ARRAYS_TEXT,
+        pack_array_map().markdown_table(),
         "### Codes\n",
         *(code_table(title, enum) for title, enum in CODE_TABLES),
     ]
@@ -157,19 +161,9 @@ def render() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write docs/register-map.md from the stand-ins' maps.")
-    parser.add_argument("--output", type=Path, default=DOC_PATH, help="where the page goes")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page differs from the maps")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale: run {REGENERATE}", file=sys.stderr)
-            return 1
-        return 0
-    args.output.write_text(text, encoding="utf-8")
-    return 0
+    return generated_page_main(
+        argv, render=render, default_path=DOC_PATH, regenerate=REGENERATE, what="the stand-ins' maps"
+    )
 
 
 if __name__ == "__main__":

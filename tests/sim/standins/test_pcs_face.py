@@ -1,12 +1,16 @@
 """The PCS/BMS face through the real pymodbus client: the SunSpec chain, readings against the plant, the
-effect of every writable register, refused writes that change nothing, the per-pack blocks (over two units
-for a big fleet), a pack whose BMS link is lost, and the PCC breaker commanded over the wire.
+effect of every writable register, refused writes that change nothing, the per-pack blocks and arrays (over
+two units for a big fleet), a pack whose BMS link is lost, and the PCC breaker commanded over the wire.
 
-Offsets of models 701, 704 and 802 are the standard's (sunspec/models); the vendor model's and the per-pack
-block's are the documented layout (docs/register-map.md).
+Offsets of models 701, 704 and 802 are the standard's (sunspec/models); the vendor model's, the per-pack
+block's and the per-pack arrays' are the documented layout (docs/register-map.md).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -70,6 +74,9 @@ PACK_SCALING = {  # name: (signed, exponent)
     "W": (True, 2), "WCmd": (True, 2),
 }  # fmt: skip
 PACK_REGISTERS = 16
+POWER_ARRAY, CONTACTOR_ARRAY, STATUS_ARRAY = 50_000, 52_500, 55_000
+"""The per-pack arrays: a unit's k-th pack at base + k."""
+STATUS_CONTACTOR = 1 << 8
 
 
 PCS_MODE_CODES = {PcsMode.OFF: 1, PcsMode.GRID_FOLLOWING: 2, PcsMode.GRID_FORMING: 3, PcsMode.TRIPPED: 4}
@@ -590,3 +597,151 @@ def test_fleet_over_2500_packs_continues_on_unit_2(lock):
         assert SunSpecClient(unit_1.client, 3).read_error(0) == 0x0B
         assert unit_2.write((2550 - PACKS_PER_UNIT) * PACK_REGISTERS + 14, [0]) is None
         assert not plant.packs.contactor_closed[2550] and plant.packs.contactor_closed[50]
+
+        assert unit_1.read(CONTACTOR_ARRAY - 2, 4) == [0, 0, 1, 1]  # a full unit's arrays meet
+        assert unit_1.write(CONTACTOR_ARRAY - 1, [5, 0]) is None  # pack 2499's power, pack 0's contactor
+        assert unit_2.write(POWER_ARRAY + 2551 - PACKS_PER_UNIT, [7]) is None
+        assert unit_2.read(STATUS_ARRAY + 2550 - PACKS_PER_UNIT, 2) == [0, STATUS_CONTACTOR]
+        assert unit_2.read_error(POWER_ARRAY + BIG_FLEET - PACKS_PER_UNIT) == 2
+        with lock:
+            assert not plant.packs.contactor_closed[0] and plant.packs.contactor_closed[1:2550].all()
+        assert pack_values(unit_1, (PACKS_PER_UNIT - 1) * PACK_REGISTERS)["WCmd"] == 500
+        assert pack_values(unit_2, (2551 - PACKS_PER_UNIT) * PACK_REGISTERS)["WCmd"] == 700
+
+
+# ----------------------------------------------------------------------------- per-pack arrays
+
+
+def power_registers(power_w: np.ndarray) -> list[int]:
+    """``WCmd`` registers: int16, 100 W a step."""
+    return [int(raw) & 0xFFFF for raw in np.rint(power_w / 100.0)]
+
+
+def status_of(plant: Plant) -> list[int]:
+    """The documented ``St`` of every pack: fault bits, and bit 8 while the contactor is closed."""
+    packs = plant.packs
+    return [
+        int(fault) | STATUS_CONTACTOR * bool(closed)
+        for fault, closed in zip(packs.fault, packs.contactor_closed, strict=True)
+    ]
+
+
+def test_pack_arrays_command_and_read_the_same_commands_as_the_blocks(face, plant, lock):
+    wire, n = face.wire, plant.packs.n
+    face.ok(MICROGRID, "PackShrEna", [1])
+    powers_w = np.linspace(-60_000.0, 50_000.0, n).round(-2)
+    assert wire.write(POWER_ARRAY, power_registers(powers_w)) is None  # every pack in one request
+    np.testing.assert_array_equal(plant.pack_share, powers_w)
+    assert [pack_values(wire, pack * PACK_REGISTERS)["WCmd"] for pack in range(n)] == pytest.approx(powers_w)
+    assert wire.write(5 * PACK_REGISTERS + OFFSETS[PACK]["WCmd"], [123]) is None  # and a block write ...
+    assert wire.read(POWER_ARRAY + 4, 3) == power_registers(np.array([powers_w[4], 12_300.0, powers_w[6]]))
+    assert plant.pack_share[5] == 12_300.0  # ... shows in the array
+
+    opened = [2, 3, 9]
+    assert wire.write(CONTACTOR_ARRAY, [int(pack not in opened) for pack in range(n)]) is None
+    assert np.flatnonzero(~plant.packs.contactor_closed).tolist() == opened
+    commands = [pack_values(wire, pack * PACK_REGISTERS)["ContCmd"] for pack in range(n)]
+    assert wire.read(CONTACTOR_ARRAY, n) == commands == [int(pack not in opened) for pack in range(n)]
+
+    with lock:
+        plant.packs.inject(InjectedFault.ISOLATION, 4)
+        plant.step(0.01)
+        plant.packs.clear(InjectedFault.ISOLATION, 4)
+    assert wire.write(CONTACTOR_ARRAY + 4, [1]) is None  # accepted; the faulted pack's BMS refuses to close
+    assert not plant.packs.contactor_closed[4]
+    status = wire.read(STATUS_ARRAY, n)
+    assert status == status_of(plant)
+    assert (status[0], status[2], status[4]) == (STATUS_CONTACTOR, 0, FaultCode.ISOLATION)
+    blocks = [pack_values(wire, pack * PACK_REGISTERS) for pack in range(n)]
+    assert status == [int(block["Flt"]) | STATUS_CONTACTOR * int(block["ContSt"]) for block in blocks]
+
+
+ARRAY_INVALID = [
+    pytest.param(POWER_ARRAY, [100, 0x8000, 200], 3, id="power not implemented among good values"),
+    pytest.param(CONTACTOR_ARRAY + 3, [0, 1, 2], 3, id="unknown contactor code among good ones"),
+    pytest.param(STATUS_ARRAY, [0], 2, id="status is read-only"),
+    pytest.param(POWER_ARRAY + 11, [1, 1], 2, id="past the last pack"),
+    pytest.param(CONTACTOR_ARRAY - 1, [1, 1], 2, id="from the gap before the contactor array"),
+]
+
+
+@pytest.mark.parametrize(("address", "registers", "code"), ARRAY_INVALID)
+def test_refused_array_writes_answer_an_exception_and_change_nothing(face, plant, address, registers, code):
+    wire, n = face.wire, plant.packs.n
+
+    def commands() -> list[int]:
+        return wire.read(POWER_ARRAY, n) + wire.read(CONTACTOR_ARRAY, n)
+
+    assert wire.write(CONTACTOR_ARRAY, [0] * n) is None and wire.write(POWER_ARRAY, [7] * n) is None
+    before, shown = snapshot(plant), commands()
+    assert wire.write(address, registers) == code
+    assert snapshot(plant) == before
+    assert commands() == shown
+
+
+def test_array_reads_end_at_the_units_last_pack(face, plant):
+    n = plant.packs.n
+    for base in (POWER_ARRAY, CONTACTOR_ARRAY, STATUS_ARRAY):
+        assert len(face.wire.read(base, n)) == n
+        assert face.wire.read_error(base, n + 1) == 2
+        assert face.wire.read_error(base + n) == 2
+    assert face.wire.read_error(45_000) == 2  # between the SunSpec chain and the arrays
+
+
+@dataclass
+class Twin:
+    plant: Plant
+    wire: SunSpecClient
+
+    def state(self) -> tuple[object, ...]:
+        """What pack commands change, and the commands as the arrays and the blocks read them back."""
+        n = self.plant.packs.n
+        blocks = [self.wire.read(pack * PACK_REGISTERS + OFFSETS[PACK]["WCmd"], 2) for pack in range(n)]
+        return (
+            tuple(self.plant.packs.contactor_closed),
+            tuple(self.plant.pack_share),
+            tuple(self.wire.read(POWER_ARRAY, n) + self.wire.read(CONTACTOR_ARRAY, n)),
+            tuple(register for block in blocks for register in block),
+            tuple(self.wire.read(STATUS_ARRAY, n)),
+        )
+
+
+@pytest.fixture
+def twins(lock) -> Iterator[tuple[Twin, Twin]]:
+    """Two equal plants behind two faces: pack sharing on, pack 6 faulted (its BMS refuses to close)."""
+    with ExitStack() as stack:
+        made = []
+        for _ in range(2):
+            plant = build_plant()
+            plant.pack_share = np.zeros(plant.packs.n)
+            plant.packs.inject(InjectedFault.ISOLATION, 6)
+            plant.step(0.01)
+            plant.packs.clear(InjectedFault.ISOLATION, 6)
+            standin = stack.enter_context(PcsFace(plant, lock))
+            made.append(Twin(plant, stack.enter_context(connect(standin.resource))))
+        yield made[0], made[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.integers(0, FACE_PLANT.packs - 1),
+    powers=st.lists(st.integers(-32767, 32767), min_size=1, max_size=FACE_PLANT.packs),
+    contactors=st.lists(st.sampled_from([0, 1]), min_size=1, max_size=FACE_PLANT.packs),
+)
+def test_an_array_write_acts_as_the_same_writes_to_the_blocks(twins, first, powers, contactors):
+    """Each example writes through the arrays of one face and pack by pack through the blocks of the other;
+    the twins start equal, so they must stay equal."""
+    by_array, by_block = twins
+    powers = powers[: FACE_PLANT.packs - first]
+    contactors = contactors[: FACE_PLANT.packs - first]
+    assert by_array.wire.write(POWER_ARRAY + first, [raw & 0xFFFF for raw in powers]) is None
+    assert by_array.wire.write(CONTACTOR_ARRAY + first, contactors) is None
+    for offset, raw in enumerate(powers):
+        address = (first + offset) * PACK_REGISTERS + OFFSETS[PACK]["WCmd"]
+        assert by_block.wire.write(address, [raw & 0xFFFF]) is None
+    for offset, code in enumerate(contactors):
+        address = (first + offset) * PACK_REGISTERS + OFFSETS[PACK]["ContCmd"]
+        assert by_block.wire.write(address, [code]) is None
+    assert by_array.state() == by_block.state()
+    assert by_array.plant.pack_share[first : first + len(powers)].tolist() == [100.0 * raw for raw in powers]
+    assert not by_array.plant.packs.contactor_closed[6]

@@ -9,7 +9,7 @@ import pytest
 from harness.sim.modbus import RegisterMap
 from harness.sim.plant import Plant, PlantConfig
 from harness.sim.standins.pcc_meter import PccMeter
-from harness.sim.standins.pcs_face import PcsFace, pack_block_map
+from harness.sim.standins.pcs_face import PcsFace, pack_array_map, pack_block_map
 from harness.sim.standins.register_doc import DOC_PATH, REGENERATE, main, render
 
 COLUMNS = ("point", "PDU address", "register (1-based)", "reference (4x)")
@@ -25,7 +25,7 @@ def maps():
     """The maps the page documents, built here from the reference plant as a user would."""
     plant = Plant.build(PlantConfig())
     lock = threading.RLock()
-    return [PccMeter(plant, lock).maps[1], PcsFace(plant, lock).maps[1], pack_block_map()]
+    return [PccMeter(plant, lock).maps[1], PcsFace(plant, lock).maps[1], pack_block_map(), pack_array_map()]
 
 
 def sections(text: str) -> dict[str, list[list[str]]]:
