@@ -8,8 +8,6 @@ tables from the enumerations it publishes, so the page cannot drift from the wir
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 from collections.abc import Sequence
 from enum import IntEnum
@@ -26,6 +24,7 @@ from harness.controller.face import (
     controller_model,
 )
 from harness.controller.model import Alarm, ControllerCommands, ControllerMode, ControllerStatus
+from harness.generated_doc import generated_page_main
 from harness.sim.standins.pcs_face import COUNTER_MODULUS, PACK_REGISTERS, PACKS_PER_UNIT
 from harness.sim.standins.register_doc import code_table
 from harness.sim.standins.sunspec_models import MICROGRID_MODEL_ID
@@ -157,21 +156,9 @@ def render() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write docs/controller-interface.md from the controller face."
+    return generated_page_main(
+        argv, render=render, default_path=DOC_PATH, regenerate=REGENERATE, what="the controller face"
     )
-    parser.add_argument("--output", type=Path, default=DOC_PATH, help="where the page goes")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page differs from the face")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale: run {REGENERATE}", file=sys.stderr)
-            return 1
-        return 0
-    args.output.write_text(text, encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":
