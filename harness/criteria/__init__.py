@@ -1,0 +1,35 @@
+"""Criteria: functions from a :class:`~harness.trace.Trace` to a :class:`~harness.verdict.Verdict`.
+
+``signals`` holds the building blocks (band, step, ramp, settling); ``power`` the steady-power
+criteria a sequence names. ``CRITERIA`` maps the names a sequence file uses to the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.criteria import power
+from harness.trace import Trace
+from harness.verdict import Verdict
+
+CRITERIA: dict[str, Callable[..., Verdict]] = {
+    "itic": power.itic,
+    "load_served": power.load_served,
+    "frequency_band": power.frequency_band,
+    "rocof": power.rocof,
+    "grid_ramp": power.grid_ramp,
+    "grid_band_energy": power.grid_band_energy,
+    "soc_bounds": power.soc_bounds,
+    "isolation_current": power.isolation_current,
+    "settle_time": power.settle_time,
+    "resync": power.resync,
+}
+
+
+def judge(trace: Trace, name: str, **limits: object) -> Verdict:
+    """Run the criterion a sequence names, with its limits; KeyError names the known criteria."""
+    try:
+        criterion = CRITERIA[name]
+    except KeyError:
+        raise KeyError(f"unknown criterion {name!r}; known: {', '.join(sorted(CRITERIA))}") from None
+    return criterion(trace, **limits)
