@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from harness import check_command, controller_command, plant_demo, sim_command
+from harness import check_command, controller_command, plant_demo, run_command, sim_command
 
-SUBCOMMANDS = (plant_demo, sim_command, check_command, controller_command)
+SUBCOMMANDS = (plant_demo, sim_command, check_command, controller_command, run_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

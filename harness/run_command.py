@@ -1,0 +1,99 @@
+"""``gridhil run``: run sequences on the simulated bench and print their verdicts.
+
+A SEQUENCE is a sequence file's path or the id of a library sequence (harness/sequences/library).
+Each run writes ``<out>/<sequence id>/trace/`` and ``record.json``. Exit status: 0 when every
+criterion of every sequence passed, 1 when any failed, 2 on bad input (unknown sequence, invalid file,
+unknown variant, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from harness.controller.variants import variant_names
+from harness.run import RunResult, run_sequence
+from harness.sequence import Sequence, SequenceError, load_library, load_sequence
+from harness.verdict import Verdict
+
+LIBRARY = Path(__file__).parent / "sequences" / "library"
+DEFAULT_OUT = Path("runs")
+BAD_INPUT = 2
+FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run sequences on the simulated bench and judge them", description=__doc__
+    )
+    parser.add_argument("sequences", nargs="+", metavar="SEQUENCE", help="a sequence file or a library id")
+    parser.add_argument("--variant", default=None, help="a controller variant instead of the reference")
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: each sequence's fleet seed)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
+    )
+    parser.add_argument("--packs", type=int, default=None, help="fleet size override; ratings scale with it")
+    parser.set_defaults(handler=run)
+
+
+def resolve(names: list[str], library_dir: Path = LIBRARY) -> list[Sequence]:
+    """The sequences ``names`` give: an existing path is read as a file, anything else as a library id."""
+    library: dict[str, Sequence] | None = None
+    found: list[Sequence] = []
+    for name in names:
+        if Path(name).is_file():
+            found.append(load_sequence(name))
+            continue
+        library = library if library is not None else load_library(library_dir)
+        if name not in library:
+            known = ", ".join(sorted(library))
+            problem = f"no such file and no library sequence of that id; ids: {known}"
+            raise SequenceError(name, "", "", problem)
+        found.append(library[name])
+    return found
+
+
+def format_verdict(verdict: Verdict) -> str:
+    outcome = "PASS" if verdict.passed else "FAIL"
+    return (
+        f"  {outcome} {verdict.name}: measured {verdict.measured:g} {verdict.unit}, "
+        f"limit {verdict.limit:g}, margin {verdict.margin:g}"
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    if args.variant is not None and args.variant not in variant_names():
+        print(f"gridhil run: unknown variant {args.variant!r}; known: {', '.join(variant_names())}", file=out)
+        return BAD_INPUT
+    if args.packs is not None and args.packs < 1:
+        print(f"gridhil run: --packs must be at least 1, not {args.packs}", file=out)
+        return BAD_INPUT
+    try:
+        sequences = resolve(args.sequences)
+    except SequenceError as error:
+        print(f"gridhil run: {error}", file=out)
+        return BAD_INPUT
+    results: list[RunResult] = []
+    for sequence in sequences:
+        print(f"{sequence.id}: {sequence.title} ({sequence.duration_s:g} s)", file=out, flush=True)
+
+        def show(t_s: float, total_s: float = sequence.duration_s) -> None:
+            print(f"\r  {t_s:6.1f} / {total_s:g} s", end="", file=out, flush=True)
+
+        result = run_sequence(
+            sequence,
+            variant=args.variant,
+            out_dir=args.out / sequence.id,
+            seed=args.seed,
+            packs=args.packs,
+            progress=show,
+        )
+        print(file=out)
+        for verdict in result.verdicts:
+            print(format_verdict(verdict), file=out)
+        print(f"  {'passed' if result.passed else 'FAILED'}; record {result.record_path}", file=out)
+        results.append(result)
+    return 0 if all(result.passed for result in results) else FAILED
