@@ -56,6 +56,7 @@ _V_LOWER_MEDIUM = ITIC_LOWER_POINTS[3][1]
 _T_LOWER_MEDIUM_END_S = ITIC_LOWER_POINTS[4][0]
 _V_LOWER_STEADY = ITIC_LOWER_POINTS[5][1]
 
+_T_F47_MANDATED_FROM_S = SEMI_F47_POINTS[0][0]
 _V_F47_HALF = SEMI_F47_POINTS[0][1]
 _T_F47_HALF_END_S = SEMI_F47_POINTS[1][0]
 _V_F47_SEVENTY = SEMI_F47_POINTS[2][1]
@@ -134,12 +135,14 @@ def itic_region(residual_pu: float, duration_s: float) -> ItiRegion:
 def semi_f47_lower_pu(duration_s: float) -> float:
     """Lowest voltage (pu) SEMI F47 requires equipment to ride through for a sag of ``duration_s``.
 
-    F47 mandates nothing below 50 ms; a sag shorter than that is held to the 50 ms level (a shorter
-    sag at the same depth is never harder to ride through). Beyond 1 s F47 says nothing either, and
-    anything under 0.9 pu is no longer a tolerated sag.
+    F47 mandates nothing for sags of 50 ms or less (it recommends riding through 0 % for one cycle):
+    any residual is accepted there. Beyond 1 s F47 says nothing either, and anything under 0.9 pu is
+    no longer a tolerated sag.
     """
     if not duration_s >= 0.0:
         raise ValueError(f"duration_s must be >= 0, got {duration_s}")
+    if duration_s <= _T_F47_MANDATED_FROM_S:
+        return 0.0
     if duration_s <= _T_F47_HALF_END_S:
         return _V_F47_HALF
     if duration_s <= _T_F47_SEVENTY_END_S:

@@ -232,7 +232,7 @@ def test_reads_the_analyzers_own_items_without_configure(meter, stand_in, plant,
 def test_a_sag_played_by_the_grid_is_an_event(meter, stand_in, plant, lock):
     with GridStandIn(plant, lock) as grid_stand_in:
         with GridSimulator(DriverConfig("grid", grid_stand_in.resource)) as grid:
-            grid.play([ListStep.hold(0.2, 0.5 * NOMINAL_LN_V, 60.0), ListStep.hold(0.2, NOMINAL_LN_V, 60.0)])
+            grid.play([ListStep.hold(0.2, 0.8 * NOMINAL_LN_V, 60.0), ListStep.hold(0.2, NOMINAL_LN_V, 60.0)])
         run(plant, lock, 0.5, after_step=stand_in.sample)
     events = meter.events()
     with lock:
@@ -244,7 +244,7 @@ def test_a_sag_played_by_the_grid_is_an_event(meter, stand_in, plant, lock):
         (logged.start_s, logged.duration_s, logged.residual_pu)
     )
     assert events[0].duration_s == pytest.approx(0.2, abs=0.01)
-    assert events[0].residual_pu == pytest.approx(0.5, abs=0.02)
+    assert events[0].residual_pu == pytest.approx(0.8, abs=0.02)
     meter.clear_events()
     assert meter.events() == []
 

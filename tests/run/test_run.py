@@ -13,28 +13,13 @@ from harness.trace import BUS_VOLTAGE_PU, LOAD_DEMAND_W, LOAD_SERVED_W, PACK_SOC
 from tests.run import SMALL_PACKS, outage_sequence
 
 LIBRARY = load_library("harness/sequences/library")
-KNOWN_FAILING = {
-    "repetitive-grid-dips": (
-        "neither the reference controller nor the PCC islands on the 0.5 pu dips (residual 0.50013 pu, "
-        "PccSettings.loss_of_grid_pu = 0.5), so the rack bus sees 0.2 s at 0.5 pu (outside ITIC's 20 ms "
-        "below 0.7 pu), the racks drop at 5.017 s and stay down: itic[semi_f47] and grid_band_energy fail"
-    )
-}
 
 
 def describe(result) -> str:
     return "; ".join(f"{v.name}: {'pass' if v.passed else 'FAIL'} ({v.detail})" for v in result.verdicts)
 
 
-@pytest.mark.parametrize(
-    "sequence_id",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_FAILING[name], strict=True))
-        if name in KNOWN_FAILING
-        else name
-        for name in sorted(LIBRARY)
-    ],
-)
+@pytest.mark.parametrize("sequence_id", sorted(LIBRARY))
 def test_library_sequences_pass_against_the_reference_controller(sequence_id, tmp_path):
     sequence = LIBRARY[sequence_id]
     result = run_sequence(sequence, out_dir=tmp_path, packs=SMALL_PACKS)

@@ -197,13 +197,13 @@ def test_item_configuration_and_its_errors(meter, analyzer):
 
 def test_voltage_event_log_shows_the_plants_events(meter, plant, lock):
     with lock:
-        plant.grid.sag(at=0.2, residual_pu=0.6, duration_s=0.3)
+        plant.grid.sag(at=0.2, residual_pu=0.75, duration_s=0.3)
         plant.grid.sag(at=0.8, residual_pu=1.15, duration_s=0.1)
         plant.grid.outage(at=1.5, duration_s=0.1)
     run(plant, lock, 0.4)
     assert ask(meter, ":EVENt:COUNt?") == "1"
     kind, start_s, duration_s, residual_pu = ask(meter, ":EVEN:DATA? 1").split(",")
-    assert (kind, float(start_s), float(residual_pu)) == ("DIP", pytest.approx(0.2), pytest.approx(0.6))
+    assert (kind, float(start_s), float(residual_pu)) == ("DIP", pytest.approx(0.2), pytest.approx(0.75))
     assert float(duration_s) == pytest.approx(plant.t - 0.2)  # in progress, as it stands
     run(plant, lock, 1.5)
     with lock:
@@ -223,8 +223,8 @@ def test_voltage_event_log_shows_the_plants_events(meter, plant, lock):
 
 def test_clearing_hides_events_that_started_before_it(meter, plant, lock):
     with lock:
-        plant.grid.sag(at=0.2, residual_pu=0.6, duration_s=0.3)
-        plant.grid.sag(at=0.8, residual_pu=0.7, duration_s=0.1)
+        plant.grid.sag(at=0.2, residual_pu=0.75, duration_s=0.3)
+        plant.grid.sag(at=0.8, residual_pu=0.8, duration_s=0.1)
     run(plant, lock, 0.3)
     assert error_of(meter, ":EVEN:CLE") == 0  # the dip in progress goes too
     run(plant, lock, 0.7)
