@@ -78,7 +78,6 @@ class VisaTransport:
         self.write_termination = write_termination
         self.check_errors = check_errors
         self._lock = threading.RLock()
-        self._manager: pyvisa.ResourceManager | None = None
         self._instrument: MessageBasedResource | None = None
         self._socket: socket.socket | None = None
         self._identity_text = ""
@@ -97,15 +96,14 @@ class VisaTransport:
     def close(self) -> None:
         """Disconnect; idempotent."""
         with self._lock:
-            instrument, manager = self._instrument, self._manager
-            self._instrument = self._manager = self._socket = None
-            # Closing what the peer already dropped may fail; either way the session is gone.
+            instrument = self._instrument
+            self._instrument = self._socket = None
+            # Closing what the peer already dropped may fail; either way the session is gone. The
+            # resource manager stays open: pyvisa shares one per VISA library across the process,
+            # and closing it would close every other driver's session with it.
             if instrument is not None:
                 with contextlib.suppress(Exception):
                     instrument.close()
-            if manager is not None:
-                with contextlib.suppress(Exception):
-                    manager.close()
 
     def write(self, command: str) -> None:
         """Send ``command``; then, if ``check_errors``, read the error queue empty (InstrumentRejected).
@@ -176,14 +174,11 @@ class VisaTransport:
                 open_timeout=timeout_ms,
             )
         except Exception as exc:  # pyvisa-py raises a bare Exception when a TCP connect fails
-            with contextlib.suppress(Exception):
-                manager.close()
             raise InstrumentUnavailable(self.role, self.resource, "", f"cannot open: {exc}") from exc
         if not isinstance(instrument, MessageBasedResource):
             instrument.close()
-            manager.close()
             raise InstrumentUnavailable(self.role, self.resource, "", "not a message-based (SCPI) resource")
-        self._manager, self._instrument = manager, instrument
+        self._instrument = instrument
         self._socket = _tcp_socket(instrument)
         if self._socket is not None:
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -393,3 +393,20 @@ def test_driver_base_opens_identifies_and_goes_safe(server: ScpiTcpServer, sourc
     TestSourceDriver.check_resource(server.resource)
     with pytest.raises(ValueError, match="timeout_s"):
         TestSourceDriver(DriverConfig(ROLE, server.resource, options={"timeout_s": "fast"}))
+
+
+def test_closing_one_transport_leaves_the_others_sessions_open(scripted) -> None:
+    server = scripted(identifies(lambda line, number: "1.5"))
+    first = VisaTransport("battery", server.resource, check_errors=False)
+    second = VisaTransport("grid", server.resource, check_errors=False)
+    first.open()
+    second.open()
+    try:
+        first.close()
+        assert second.query("MEAS:VOLT?") == "1.5"
+    finally:
+        second.close()
+    # pyvisa shares one resource manager per VISA library: closing it with the first transport would
+    # have dropped the second's session, and its query would have gone out on a third connection.
+    assert [lines for lines in server.received if "MEAS:VOLT?" in lines] == [["*IDN?", "MEAS:VOLT?"]]
+    assert len(server.received) == 2
