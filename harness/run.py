@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -236,3 +237,76 @@ def _applier(step: Step, action: Action, bench: Bench, writer: TraceWriter, reco
         writer.event(TraceEvent(t_s, "step", f"{step.call} {json.dumps(args)}"))
 
     return apply
+
+
+class LiveSimBench:
+    """A simulated bench that tests drive themselves (the pytest plugin's ``--bench`` default).
+
+    Every stand-in around one plant, the reference controller (or ``variant``) cycling at its face,
+    and one clock: in lock-step (default) the plant and the controller move only inside
+    :meth:`advance`, on a virtual clock; with ``realtime`` both move with the wall clock in their own
+    threads until :meth:`close`.
+    """
+
+    def __init__(self, config: PlantConfig, *, realtime: bool = False, variant: str | None = None) -> None:
+        self.sim = SimBench(config)
+        self.realtime = realtime
+        self._controller_config = ControllerConfig()
+        self._variant = variant
+        self._stack: ExitStack | None = None
+        self._schedule: Schedule | None = None
+
+    @property
+    def plant(self) -> Plant:
+        return self.sim.plant
+
+    def start(self) -> LiveSimBench:
+        with ExitStack() as stack:
+            stack.enter_context(self.sim)
+            controller = build_controller(self._variant, self._controller_config)
+            self.runner = stack.enter_context(ControllerRunner(controller, self.sim.pcs_face.resource))
+            if self.realtime:
+                stop = threading.Event()
+                workers = {"plant": self.sim.run_realtime, "controller": self.runner.run_realtime}
+                for name, work in workers.items():
+                    thread = threading.Thread(target=work, args=(stop,), name=f"gridhil-{name}", daemon=True)
+                    thread.start()
+                    stack.callback(thread.join)
+                stack.callback(stop.set)
+            else:
+                self._schedule = Schedule(VirtualTime(self.sim.advance, PLANT_STEP_S))
+                period_s = self._controller_config.period_s
+                self._schedule.every("controller", period_s, Lane.CONTROLLER, self.runner.cycle)
+            self._stack = stack.pop_all()
+        return self
+
+    def bench_text(self, name: str = "gridhil simulated bench") -> str:
+        """The bench file (TOML) that points every role's driver at this bench."""
+        return self.sim.bench_file(self.runner.face_resource, name)
+
+    @property
+    def now_s(self) -> float:
+        """The virtual clock's present (lock-step only)."""
+        return self._lockstep().now_s
+
+    def advance(self, duration_s: float) -> None:
+        """Let ``duration_s`` of virtual time pass: plant steps and controller cycles, in lock-step."""
+        schedule = self._lockstep()
+        schedule.run_until(schedule.now_s + duration_s)
+
+    def _lockstep(self) -> Schedule:
+        if self._schedule is None:
+            raise RuntimeError("the simulated bench runs in real time (or is not started): no virtual clock")
+        return self._schedule
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, None
+        self._schedule = None
+        if stack is not None:
+            stack.close()
+
+    def __enter__(self) -> LiveSimBench:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
