@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from drivers.errors import InstrumentRejected
 from harness.actions import Action, standard_catalogue
 from harness.bench_file import Bench, parse_bench_text
 from harness.clock import Lane, Schedule, VirtualTime
@@ -215,6 +216,7 @@ def _run(
         truth = PlantTruth(plant, sim.lock, writer)
         schedule = Schedule(VirtualTime(sim.advance, rates.demand_step_s))
         schedule.every("controller", controller_config.period_s, Lane.CONTROLLER, runner.cycle)
+        schedule.every("rack cap", controller_config.period_s, Lane.CONTROLLER, RackCap(bench).follow)
         schedule.every(
             "recorder", rates.fast_period_s, Lane.RECORDER, recorder.sample, first_s=rates.fast_period_s
         )
@@ -226,6 +228,37 @@ def _run(
         schedule.run_until(sequence.duration_s)
         truth.drain()
         recorder.finish()
+
+
+DATA_OUT_OF_RANGE = -222
+"""The SCPI error an instrument queues for a setting beyond its range."""
+
+
+class RackCap:
+    """The data centre's side of the power cap: the racks keep to what the controller asks.
+
+    A controller can only *request* a cap (its face's ``CapW``); in the plant the GPUs' power limits
+    apply it. The harness plays that part through the drivers, as it would on a lab bench: it reads
+    the controller's request and sets the electronic load's power limit whenever the request changes.
+    """
+
+    def __init__(self, bench: Bench) -> None:
+        self._controller = bench["controller"]
+        self._load = bench["load"]
+        self._applied: float | None = None
+
+    def follow(self, _t_s: float) -> None:
+        cap = self._controller.status().power_cap_w
+        if cap == self._applied:
+            return
+        try:
+            self._load.power_limit(cap)
+        except InstrumentRejected as error:
+            if error.code != DATA_OUT_OF_RANGE:
+                raise
+            # A cap above what the load can draw at all never binds: the racks run uncapped.
+            self._load.power_limit(None)
+        self._applied = cap
 
 
 def _applier(step: Step, action: Action, bench: Bench, writer: TraceWriter, record: RunRecord) -> Progress:

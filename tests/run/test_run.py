@@ -9,7 +9,16 @@ import pytest
 
 from harness.run import RECORD_FILE, RunStatus, run_sequence
 from harness.sequence import Sequence, load_library
-from harness.trace import BUS_VOLTAGE_PU, LOAD_DEMAND_W, LOAD_SERVED_W, PACK_SOC, STANDARD_CHANNELS, Trace
+from harness.sequence_builder import SequenceBuilder
+from harness.trace import (
+    BUS_VOLTAGE_PU,
+    LOAD_DEMAND_W,
+    LOAD_SERVED_W,
+    PACK_SOC,
+    POWER_CAP_W,
+    STANDARD_CHANNELS,
+    Trace,
+)
 from tests.run import SMALL_PACKS, outage_sequence
 
 LIBRARY = load_library("harness/sequences/library")
@@ -139,3 +148,34 @@ def test_a_run_interrupted_half_way_keeps_its_trace_and_record(tmp_path):
     trace = Trace.load(tmp_path / "trace")
     assert trace.t[-1] == pytest.approx(4.0)
     assert 2.0 in [e.t for e in trace.events]
+
+
+def test_the_racks_keep_to_the_cap_the_controller_requests(tmp_path):
+    """Islanded at full load, three of four PCS units trip: the reference asks the racks for a cap
+    and the harness, playing the data centre, has the electronic load keep to it."""
+    sequence = (
+        SequenceBuilder("cap-followed")
+        .title("The controller's power cap reaches the racks")
+        .reference("gridhil: the data centre honours the controller's power cap")
+        .initial(soc=0.8, load={"profile": "constant", "level": 1.0})
+        .at(2.0)
+        .call("grid", "outage")
+        .at(4.0)
+        .call("relays", "on", relay=0)
+        .call("relays", "on", relay=1)
+        .call("relays", "on", relay=2)
+        .duration(12.0)
+        .criterion("itic")
+        .build()
+    )
+    result = run_sequence(sequence, out_dir=tmp_path, packs=SMALL_PACKS)
+    trace = Trace.load(result.trace_dir)
+    cap = trace.channel(POWER_CAP_W)
+    capped = np.isfinite(cap) & (trace.t > 4.0)
+    assert capped.any(), "three of four PCS units gone at full load: the controller must ask for a cap"
+    first = trace.t[capped][0]
+    settled = capped & (trace.t > first + 0.5)
+    assert settled.any()
+    served = trace.channel(LOAD_SERVED_W)[settled]
+    assert np.all(served <= cap[settled] * 1.01), "the racks stay under the cap"
+    assert np.all(served >= cap[settled] * 0.9), "and keep running at it instead of dropping off the bus"
