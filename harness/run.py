@@ -36,6 +36,7 @@ from harness.controller.reference import ControllerConfig
 from harness.controller.runner import ControllerRunner
 from harness.controller.variants import build_controller
 from harness.criteria import judge
+from harness.lifecycle import Lifecycle
 from harness.recorder import PlantTruth, Recorder, RecorderRates, trace_channels
 from harness.safety import SafeStateGuard
 from harness.sequence import Sequence, Step
@@ -272,7 +273,7 @@ def _applier(step: Step, action: Action, bench: Bench, writer: TraceWriter, reco
     return apply
 
 
-class LiveSimBench:
+class LiveSimBench(Lifecycle):
     """A simulated bench that tests drive themselves (the pytest plugin's ``--bench`` default).
 
     Every stand-in around one plant, the reference controller (or ``variant``) cycling at its face,
@@ -337,9 +338,3 @@ class LiveSimBench:
         self._schedule = None
         if stack is not None:
             stack.close()
-
-    def __enter__(self) -> LiveSimBench:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

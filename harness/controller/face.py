@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from enum import IntEnum, IntFlag
-from types import TracebackType
 from typing import Self
 
 from harness.controller.model import ControllerCommands, ControllerMode, ControllerStatus
+from harness.lifecycle import Lifecycle
 from harness.sim.modbus import (
     Access,
     ModbusStandIn,
@@ -242,7 +242,7 @@ def controller_map(
     return regmap
 
 
-class ControllerFace:
+class ControllerFace(Lifecycle):
     """The controller's Modbus TCP server on ``host:port`` (port 0: an ephemeral one) until closed.
 
     ``lock`` is the controller's lock: it holds it while it updates its status or takes up commands; the
@@ -281,13 +281,3 @@ class ControllerFace:
         """Stop serving; idempotent."""
         self._server.close()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

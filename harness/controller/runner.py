@@ -11,16 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from types import TracebackType
 from typing import Self
 
 from harness.controller.face import ControllerFace
 from harness.controller.model import ControllerCommands, ControllerStatus
 from harness.controller.plant_link import PlantLink
 from harness.controller.reference import ReferenceController
+from harness.lifecycle import Lifecycle
 
 
-class ControllerRunner:
+class ControllerRunner(Lifecycle):
     """A controller wired to the plant's PCS/BMS face and serving its own face."""
 
     def __init__(
@@ -62,16 +62,6 @@ class ControllerRunner:
         self.link.close()
         self._opened = False
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def cycle(self, now_s: float) -> ControllerStatus:
         """One control cycle at controller time ``now_s``."""

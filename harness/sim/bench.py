@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
+from harness.lifecycle import Lifecycle
 from harness.sim.plant import BusState, Plant, PlantConfig
 from harness.sim.standins.battery import BatteryEmulator
 from harness.sim.standins.electronic_load import ElectronicLoad
@@ -65,7 +65,7 @@ def free_loopback_port(host: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
-class SimBench:
+class SimBench(Lifecycle):
     """Every stand-in of a bench around one plant; start, advance, close."""
 
     def __init__(self, config: PlantConfig | None = None, *, plant: Plant | None = None) -> None:
@@ -93,16 +93,6 @@ class SimBench:
         if stack is not None:
             stack.close()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _all(self) -> Iterator[object]:
         yield from self.standins.values()

@@ -13,10 +13,11 @@ import os
 import select
 import threading
 import tty
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
-from types import TracebackType
 from typing import Protocol, Self
+
+from harness.lifecycle import Lifecycle
 
 _READ_BYTES = 4096
 _JOIN_TIMEOUT_S = 5.0
@@ -32,7 +33,7 @@ class ByteHandler(Protocol):
     def feed(self, data: bytes) -> bytes: ...
 
 
-class PtyServer(ABC):
+class PtyServer(Lifecycle):
     """Serves the handler ``open_session()`` makes on a new pseudo-terminal until :meth:`close`."""
 
     def __init__(self, open_session: Callable[[], ByteHandler], *, thread_name: str = "pty") -> None:
@@ -87,16 +88,6 @@ class PtyServer(ABC):
         for fd in fds:
             os.close(fd)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _respond(self, master: int, wake: int) -> None:
         handler = self._open_session()

@@ -21,7 +21,6 @@ import logging
 import threading
 from collections.abc import Mapping
 from enum import Enum
-from types import TracebackType
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
@@ -29,6 +28,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from harness.lifecycle import Lifecycle
 from harness.sim.modbus.registers import ModbusError, RegisterMap
 
 _log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class UnknownUnit(Enum):
     """No answer; the client times out."""
 
 
-class ModbusStandIn:
+class ModbusStandIn(Lifecycle):
     """Serves ``maps`` (unit id -> register map) on ``host:port`` (port 0: an ephemeral one) until closed."""
 
     def __init__(
@@ -143,16 +143,6 @@ class ModbusStandIn:
         if thread is not None:
             thread.join(_JOIN_TIMEOUT_S)
 
-    def __enter__(self) -> ModbusStandIn:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _run(self, started: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()

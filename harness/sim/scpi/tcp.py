@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 
+from harness.lifecycle import Lifecycle
 from harness.sim.scpi.engine import ScpiEngine
 from harness.sim.scpi.framing import LineChannel
 
@@ -19,7 +19,7 @@ _JOIN_TIMEOUT_S = 5.0
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
-class ScpiTcpServer:
+class ScpiTcpServer(Lifecycle):
     """Serves ``engine`` on ``host:port`` (port 0: an ephemeral one) until :meth:`close`."""
 
     def __init__(
@@ -82,16 +82,6 @@ class ScpiTcpServer:
             if thread is not None:
                 thread.join(_JOIN_TIMEOUT_S)
 
-    def __enter__(self) -> ScpiTcpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:

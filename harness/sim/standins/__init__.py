@@ -16,10 +16,10 @@ state the plant is in, as an instrument that was already running when the test c
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
-from types import TracebackType
+from abc import abstractmethod
 from typing import Protocol, Self
 
+from harness.lifecycle import Lifecycle
 from harness.sim.plant import Plant
 
 
@@ -35,7 +35,7 @@ class Server(Protocol):
     def close(self) -> None: ...
 
 
-class StandIn(ABC):
+class StandIn(Lifecycle):
     """The lifecycle every stand-in shares; subclasses say who they are and what serves them."""
 
     def __init__(self, plant: Plant, lock: threading.RLock) -> None:
@@ -73,13 +73,3 @@ class StandIn(ABC):
         if self._server is not None:
             self._server.close()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
