@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import selectors
-import signal
 import socket
-import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,9 +14,9 @@ from pymodbus.client import ModbusTcpClient
 
 from harness.sim.bench import ROLES, SimBench
 from harness.sim.plant import PlantConfig
+from tests.processes import kill_if_running, read_until, start_gridhil, stop
 
 SMALL = PlantConfig(packs=12, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
-DEADLINE_S = 20.0
 
 
 @pytest.fixture
@@ -109,32 +103,9 @@ def test_close_frees_every_port():
             probe.connect(("127.0.0.1", port))
 
 
-def read_until(process: subprocess.Popen, marker: str) -> str:
-    """Lines the process prints up to and including the one containing ``marker``, within the deadline."""
-    seen = []
-    deadline = time.monotonic() + DEADLINE_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while not seen or marker not in seen[-1]:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(timeout=left):
-                pytest.fail(f"no {marker!r} from gridhil sim; it printed {seen!r}")
-            line = process.stdout.readline()  # unbuffered: select() still sees what is left
-            if not line:
-                pytest.fail(f"gridhil sim ended before {marker!r}: {process.stderr.read()!r}")
-            seen.append(line.decode())
-    return "".join(seen)
-
-
 def test_gridhil_sim_serves_until_sigterm_then_exits_clean(tmp_path: Path):
     bench_path = tmp_path / "sim.toml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sim", "--write-bench", str(bench_path), "--packs", "8"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_gridhil("sim", "--write-bench", str(bench_path), "--packs", "8")
     try:
         assert str(bench_path) in read_until(process, "stop with Ctrl-C")
         parsed = tomllib.loads(bench_path.read_text())
@@ -142,13 +113,10 @@ def test_gridhil_sim_serves_until_sigterm_then_exits_clean(tmp_path: Path):
         assert "," in visa_query(battery, "*IDN?")
         assert modbus_marker(parsed["sim"]["pcs"]) == SUNS
         first = float(visa_query(battery, "CHANnel 1;:MEASure:SOC?"))
-        process.send_signal(signal.SIGTERM)
-        out, err = (stream.decode() for stream in process.communicate(timeout=DEADLINE_S))
+        code, out, err = stop(process)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
+        kill_if_running(process)
+    assert code == 0, err
     assert "every port closed" in out
     assert 0.0 <= first <= 100.0
     port = int(battery.split("::")[2])
