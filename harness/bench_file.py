@@ -10,6 +10,7 @@ The format is documented for users in ``docs/bench-file.md``.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
@@ -29,7 +30,7 @@ DEFAULT_SAFE_DEADLINE_S = 5.0
 STRING_SOURCE = "<bench text>"
 
 _TOP_KEYS = ("bench", "roles", "sim")
-_BENCH_KEYS = ("name", "safe_deadline_s")
+_BENCH_KEYS = ("name", "safe_deadline_s", "racks_rated_w", "nominal_phase_v")
 _ROLE_KEYS = ("driver", "resource", "limits", "calibration_due", "expect", "options")
 _EXPECT_KEYS = ("model", "firmware")
 _SIM_KEYS = ("pcs", "seed", "packs")
@@ -127,6 +128,10 @@ class BenchSpec:
     safe_deadline_s: float = DEFAULT_SAFE_DEADLINE_S
     """How long each driver's ``safe()`` may take before the safe-state guard reports it and moves on."""
     sim: SimSpec | None = None
+    racks_rated_w: float | None = None
+    """The compute racks' rated power: a sequence's load levels are shares of it (needed to run one)."""
+    nominal_phase_v: float | None = None
+    """The rack bus's nominal line-to-neutral voltage: bus voltage in pu is a reading over it."""
 
 
 def load_bench_file(path: str | Path) -> BenchSpec:
@@ -154,6 +159,10 @@ def parse_bench_text(text: str, source: str = STRING_SOURCE) -> BenchSpec:
     deadline_s = bench.number("safe_deadline_s")
     if deadline_s is not None and deadline_s <= 0:
         raise bench.error("safe_deadline_s", f"must be more than 0 s, not {deadline_s}")
+    ratings = {key: bench.number(key) for key in ("racks_rated_w", "nominal_phase_v")}
+    for key, value in ratings.items():
+        if value is not None and not 0 < value < math.inf:
+            raise bench.error(key, f"must be a finite number more than 0, not {value}")
     roles = top.table("roles", ROLE_NAMES, required=True, what="role")
     specs = {role: _role(roles.table(role, _ROLE_KEYS, required=True), role) for role in roles}
     if not specs:
@@ -165,6 +174,7 @@ def parse_bench_text(text: str, source: str = STRING_SOURCE) -> BenchSpec:
         roles=MappingProxyType(specs),
         safe_deadline_s=DEFAULT_SAFE_DEADLINE_S if deadline_s is None else deadline_s,
         sim=_sim(sim) if sim.present else None,
+        **ratings,
     )
 
 

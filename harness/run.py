@@ -1,16 +1,22 @@
-"""Run one sequence on the simulated bench and judge it: :func:`run_sequence`.
+"""Run one sequence on a bench and judge it: :func:`run_sequence`.
 
-A run builds the plant the sequence's ``[initial]`` describes (fleet drawn and aged, SOC, racks'
-profile, PV, grid), starts every stand-in and the controller (the reference or a named variant),
-opens the bench's drivers from the bench file the SimBench writes (the controller role at the
-runner's face), and then, on one virtual clock (:mod:`harness.clock`), cycles the controller every
-control period, samples the recorder and applies each step through its driver at its time. Every
-criterion of the sequence is then judged on the trace as read back from disk.
+**On the simulated bench** (the default) a run builds the plant the sequence's ``[initial]`` describes
+(fleet drawn and aged, SOC, racks' profile, PV, grid), starts every stand-in and the controller (the
+reference or a named variant), opens the bench's drivers from the bench file the SimBench writes (the
+controller role at the runner's face), and then, on one virtual clock (:mod:`harness.clock`), cycles
+the controller every control period, samples the recorder and applies each step through its driver at
+its time. Every criterion of the sequence is then judged on the trace as read back from disk.
+
+**On a lab bench** (a bench file) the same run opens the bench's drivers, sets the starting state they
+can set (:mod:`harness.bench_setup`), and runs the recorder and the steps on the wall clock; the
+controller is the bench's own, running by itself. The recorder, steps, criteria and record are the
+same.
 
 Everything runs inside a :class:`~harness.safety.SafeStateGuard`, so the drivers go safe however the
 run ends. ``out_dir`` receives ``trace/`` (streamed as it is recorded) and ``record.json`` (the
-sequence, seed, variant, the steps applied with their times and, at the end, the verdicts), rewritten
-after every step, so a run interrupted half way leaves both on disk, the record saying so.
+sequence, seed, variant, the bench and its instruments' identities, the software, the steps applied
+with their times and, at the end, the verdicts), rewritten after every step, so a run interrupted half
+way leaves both on disk, the record saying so.
 
 **Scale.** ``packs`` overrides the fleet size; the PCS, rack and PV ratings scale with it from the
 reference plant (805 packs, 12 MW PCS, 4 MW racks) so a small plant behaves as the large one does.
@@ -20,23 +26,25 @@ Tests use 24 packs; ``packs=None`` runs the sequence's own fleet.
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 from drivers.errors import InstrumentRejected
 from harness.actions import Action, standard_catalogue
-from harness.bench_file import Bench, parse_bench_text
-from harness.clock import Lane, Schedule, VirtualTime
+from harness.bench_file import Bench, BenchSpec, parse_bench_text
+from harness.bench_setup import play_profile, prepare_bench, ratings
+from harness.clock import ClockStopped, Lane, Schedule, TimePassing, VirtualTime, WallTime
 from harness.controller.reference import ControllerConfig
 from harness.controller.runner import ControllerRunner
 from harness.controller.variants import build_controller
 from harness.criteria import judge
 from harness.lifecycle import Lifecycle
+from harness.provenance import describe_bench, environment, utc_now
 from harness.recorder import PlantTruth, Recorder, RecorderRates, trace_channels
 from harness.safety import SafeStateGuard
 from harness.sequence import Sequence, Step
@@ -55,11 +63,9 @@ PROGRESS_PERIOD_S = 1.0
 PLANT_STEP_S = 0.1
 """Longest plant step between two instants of the schedule (harness.clock.VirtualTime): the control
 period. The plant cuts a step into 1 ms sub-steps itself when anything fast happens, so voltage events
-(which ``itic`` judges) are resolved to 1 ms; but the simulated analyzer is fed the bus once per step,
-so ``load_served_w`` does not see a gap shorter than a step (the racks riding through a 12 ms transfer
-on PSU hold-up). With 0.01 s it does, and ``load_served`` with ``max_unserved_j = 0`` then fails the
-reference controller's clean transfer by about 1.2 kJ: whether ride-through counts as unserved is the
-criterion's question, not the runner's."""
+(which ``itic`` judges) are resolved to 1 ms; the simulated analyzer is fed the bus once per step, so a
+12 ms transfer gap shows in ``load_served_w`` as a shallow dip of one sample (on the wall clock, as on
+a lab bench, a deeper one): ``load_served`` lets the racks' PSU hold-up bridge it either way."""
 DEFAULT_RATES = RecorderRates(demand_step_s=PLANT_STEP_S)
 
 Progress = Callable[[float], object]
@@ -91,11 +97,24 @@ class RunRecord:
     sequence: Sequence
     seed: int
     variant: str | None
-    packs: int
+    packs: int | None
+    """The simulated fleet's size; None on a lab bench (its fleet is what is wired)."""
     status: RunStatus = RunStatus.RUNNING
     steps_applied: list[dict[str, object]] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     error: str = ""
+    bench: dict[str, object] = field(default_factory=dict)
+    environment: dict[str, object] = field(default_factory=environment)
+    started_utc: str = field(default_factory=utc_now)
+    finished_utc: str | None = None
+
+    def describe_bench(self, bench: Bench) -> None:
+        self.bench = describe_bench(bench, simulated=self.packs is not None)
+        self.write()
+
+    def end(self, status: RunStatus, error: str = "") -> None:
+        self.status, self.error, self.finished_utc = status, error, utc_now()
+        self.write()
 
     def write(self) -> None:
         document = {
@@ -109,6 +128,10 @@ class RunRecord:
             "verdicts": [verdict.to_json() for verdict in self.verdicts],
             "passed": bool(self.verdicts) and all(v.passed for v in self.verdicts),
             "error": self.error,
+            "started_utc": self.started_utc,
+            "finished_utc": self.finished_utc,
+            "bench": self.bench,
+            "environment": self.environment,
         }
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(document, indent=1))
@@ -146,35 +169,46 @@ def plant_for(sequence: Sequence, *, seed: int, packs: int | None = None) -> Pla
 def run_sequence(
     sequence: Sequence,
     *,
-    variant: str | None = None,
     out_dir: Path | str,
+    bench: BenchSpec | None = None,
+    variant: str | None = None,
     seed: int | None = None,
     packs: int | None = None,
     rates: RecorderRates = DEFAULT_RATES,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> RunResult:
-    """Run ``sequence`` on a simulated bench against the reference controller or ``variant``.
+    """Run ``sequence`` and judge it.
 
-    ``seed`` (default: the sequence's fleet seed) seeds the fleet draw, its ageing and the plant.
+    Without ``bench``: on a simulated bench of its own, on a virtual clock, against the reference
+    controller or ``variant``; ``seed`` (default: the sequence's fleet seed) seeds the fleet draw, its
+    ageing and the plant. With ``bench`` (a lab bench file): on its instruments and its controller, on
+    the wall clock, the starting state set through the drivers (:mod:`harness.bench_setup`); ``variant``
+    and ``packs`` do not apply there, and setting ``stop`` ends the run early (recorded as interrupted).
     """
+    if bench is not None and (variant is not None or packs is not None):
+        raise ValueError(
+            "variant and packs choose a simulated bench's controller and fleet; a lab bench has its own"
+        )
     chosen_seed = sequence.initial.fleet.seed if seed is None else seed
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trace_dir = out / TRACE_DIR
-    plant = plant_for(sequence, seed=chosen_seed, packs=packs)
-    record = RunRecord(out / RECORD_FILE, sequence, chosen_seed, variant, plant.packs.n)
+    plant = plant_for(sequence, seed=chosen_seed, packs=packs) if bench is None else None
+    packs_run = None if plant is None else plant.packs.n
+    record = RunRecord(out / RECORD_FILE, sequence, chosen_seed, variant, packs_run)
     record.write()
     try:
-        _run(sequence, plant, variant, trace_dir, record, rates, progress)
+        site: _Site = _SimulatedSite(plant, variant, rates) if plant is not None else _LabSite(bench, stop)
+        _run(sequence, site, trace_dir, record, rates, progress)
         trace = Trace.load(trace_dir)
         record.verdicts = [judge(trace, c.name, **_limits(c.limits)) for c in sequence.criteria]
     except BaseException as error:
-        record.status = RunStatus.ERROR if isinstance(error, Exception) else RunStatus.INTERRUPTED
-        record.error = f"{type(error).__name__}: {error}"
-        record.write()
+        interrupted = isinstance(error, ClockStopped) or not isinstance(error, Exception)
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.ERROR
+        record.end(status, f"{type(error).__name__}: {error}")
         raise
-    record.status = RunStatus.COMPLETED
-    record.write()
+    record.end(RunStatus.COMPLETED)
     verdicts = tuple(record.verdicts)
     return RunResult(sequence.id, verdicts, trace_dir, all(v.passed for v in verdicts), record.path)
 
@@ -184,10 +218,85 @@ def _limits(limits: Mapping[str, object]) -> dict[str, object]:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in limits.items()}
 
 
+class _Site(Protocol):
+    """Where a run happens: which bench it opens, how its time passes, what it adds to the schedule."""
+
+    def start(self, stack: ExitStack) -> BenchSpec:
+        """Bring up whatever the bench needs (closed with ``stack``); its bench file."""
+
+    def prepare(self, sequence: Sequence, bench: Bench) -> None:
+        """Put the bench in the sequence's starting state."""
+
+    def passing(self) -> TimePassing: ...
+
+    def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
+        """Add the site's own periodic tasks."""
+
+    def finish(self) -> None: ...
+
+
+class _SimulatedSite:
+    """A simulated bench of the run's own: stand-ins around ``plant``, the controller cycled by the run
+    on a virtual clock, the plant's ground truth recorded beside what the drivers read."""
+
+    def __init__(self, plant: Plant, variant: str | None, rates: RecorderRates) -> None:
+        self._plant = plant
+        self._variant = variant
+        self._rates = rates
+        self._truth: PlantTruth | None = None
+
+    def start(self, stack: ExitStack) -> BenchSpec:
+        self._sim = stack.enter_context(SimBench(self._plant.config, plant=self._plant))
+        controller = build_controller(self._variant, ControllerConfig())
+        self._runner = stack.enter_context(ControllerRunner(controller, self._sim.pcs_face.resource))
+        return parse_bench_text(self._sim.bench_file(self._runner.face_resource), "<simulated bench>")
+
+    def prepare(self, sequence: Sequence, bench: Bench) -> None:
+        """Nothing: :func:`plant_for` built the plant in its starting state."""
+
+    def passing(self) -> TimePassing:
+        return VirtualTime(self._sim.advance, self._rates.demand_step_s)
+
+    def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
+        schedule.every("controller", ControllerConfig().period_s, Lane.CONTROLLER, self._runner.cycle)
+        self._truth = PlantTruth(self._plant, self._sim.lock, writer)
+        schedule.every("plant truth", rates.fast_period_s, Lane.RECORDER, self._truth.drain)
+
+    def finish(self) -> None:
+        if self._truth is not None:
+            self._truth.drain()
+
+
+class _LabSite:
+    """A lab bench from its bench file: its own controller, the wall clock; ``stop`` ends the run."""
+
+    def __init__(self, spec: BenchSpec, stop: threading.Event | None) -> None:
+        self._spec = spec
+        self._stop = stop if stop is not None else threading.Event()
+
+    def start(self, stack: ExitStack) -> BenchSpec:
+        return self._spec
+
+    def prepare(self, sequence: Sequence, bench: Bench) -> None:
+        prepare_bench(sequence.initial, bench)
+        self._play = lambda _t_s: play_profile(
+            bench["load"], sequence.initial.load.build(), ratings(bench)[0], sequence.duration_s
+        )
+
+    def passing(self) -> TimePassing:
+        return WallTime(self._stop)
+
+    def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
+        """The load's profile from time zero; the bench's controller runs on its own."""
+        schedule.at("load profile", 0.0, Lane.CONTROLLER, self._play)
+
+    def finish(self) -> None:
+        """Nothing to drain."""
+
+
 def _run(
     sequence: Sequence,
-    plant: Plant,
-    variant: str | None,
+    site: _Site,
     trace_dir: Path,
     record: RunRecord,
     rates: RecorderRates,
@@ -196,38 +305,33 @@ def _run(
     catalogue = standard_catalogue()
     actions = [(step, catalogue.lookup(step.call)) for step in sequence.steps]
     profile = sequence.initial.load.build()
-    rated_w = plant.load.rated_w
-    controller_config = ControllerConfig()
     with ExitStack() as stack:
-        sim = stack.enter_context(SimBench(plant.config, plant=plant))
-        runner = stack.enter_context(
-            ControllerRunner(build_controller(variant, controller_config), sim.pcs_face.resource)
-        )
-        spec = parse_bench_text(sim.bench_file(runner.face_resource), f"<simulated bench for {sequence.id}>")
+        spec = site.start(stack)
         bench = stack.enter_context(Bench.open(spec))
-        stack.enter_context(SafeStateGuard(bench.drivers))
+        stack.enter_context(SafeStateGuard(bench.drivers, spec.safe_deadline_s))
+        record.describe_bench(bench)
+        rated_w, nominal_phase_v = ratings(bench)
+        site.prepare(sequence, bench)
         writer = stack.enter_context(TraceWriter(trace_dir, trace_channels(bench["battery"].channels)))
         recorder = Recorder(
             writer,
             bench.drivers,
             demand_w=lambda t: profile.fraction(t) * rated_w,
-            nominal_phase_v=plant.grid.nominal_voltage_v / math.sqrt(3.0),
+            nominal_phase_v=nominal_phase_v,
             rates=rates,
         )
-        truth = PlantTruth(plant, sim.lock, writer)
-        schedule = Schedule(VirtualTime(sim.advance, rates.demand_step_s))
-        schedule.every("controller", controller_config.period_s, Lane.CONTROLLER, runner.cycle)
-        schedule.every("rack cap", controller_config.period_s, Lane.CONTROLLER, RackCap(bench).follow)
+        schedule = Schedule(site.passing())
+        site.schedule_own(schedule, writer, rates)
+        schedule.every("rack cap", ControllerConfig().period_s, Lane.CONTROLLER, RackCap(bench).follow)
         schedule.every(
             "recorder", rates.fast_period_s, Lane.RECORDER, recorder.sample, first_s=rates.fast_period_s
         )
-        schedule.every("plant truth", rates.fast_period_s, Lane.RECORDER, truth.drain)
         for step, action in actions:
             schedule.at(step.call, step.at_s, Lane.STEPS, _applier(step, action, bench, writer, record))
         if progress is not None:
             schedule.every("progress", PROGRESS_PERIOD_S, Lane.STEPS, progress)
         schedule.run_until(sequence.duration_s)
-        truth.drain()
+        site.finish()
         recorder.finish()
 
 

@@ -1,4 +1,5 @@
-"""``gridhil run``: run sequences on the simulated bench and print their verdicts.
+"""``gridhil run``: run sequences on the simulated bench (or a lab bench, ``--bench FILE``) and print
+their verdicts.
 
 A SEQUENCE is a sequence file's path or the id of a library sequence (harness/sequences/library).
 Each run writes ``<out>/<sequence id>/trace/`` and ``record.json``. Exit status: 0 when every
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from harness.bench_file import BenchFileError, load_bench_file
 from harness.controller.variants import variant_names
 from harness.run import RunResult, run_sequence
 from harness.sequence import Sequence, SequenceError, load_library, load_sequence
@@ -29,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run sequences on the simulated bench and judge them", description=__doc__
     )
     parser.add_argument("sequences", nargs="+", metavar="SEQUENCE", help="a sequence file or a library id")
+    parser.add_argument(
+        "--bench",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a lab bench file (default: the simulated bench)",
+    )
     parser.add_argument("--variant", default=None, help="a controller variant instead of the reference")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: each sequence's fleet seed)")
     parser.add_argument(
@@ -71,9 +80,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.packs is not None and args.packs < 1:
         print(f"gridhil run: --packs must be at least 1, not {args.packs}", file=out)
         return BAD_INPUT
+    if args.bench is not None and (args.variant is not None or args.packs is not None):
+        print(
+            "gridhil run: --variant and --packs are for the simulated bench; a lab bench has its own",
+            file=out,
+        )
+        return BAD_INPUT
     try:
         sequences = resolve(args.sequences)
-    except SequenceError as error:
+        bench = None if args.bench is None else load_bench_file(args.bench)
+    except (SequenceError, BenchFileError) as error:
         print(f"gridhil run: {error}", file=out)
         return BAD_INPUT
     results: list[RunResult] = []
@@ -87,6 +103,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             sequence,
             variant=args.variant,
             out_dir=args.out / sequence.id,
+            bench=bench,
             seed=args.seed,
             packs=args.packs,
             progress=show,

@@ -14,6 +14,7 @@ that passed, for controllers that run as their own process.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -127,6 +128,8 @@ class SimBench(Lifecycle):
             "# Written by gridhil for its simulated bench: every address below is a stand-in on loopback.",
             "[bench]",
             f"name = {_toml_string(name)}",
+            f"racks_rated_w = {self.plant.load.rated_w!r}",
+            f"nominal_phase_v = {self.plant.grid.nominal_voltage_v / math.sqrt(3.0)!r}",
             "",
         ]
         for role in ROLES:

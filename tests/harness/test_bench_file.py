@@ -41,7 +41,12 @@ def registry():
 def valid_document() -> dict:
     """A bench file using every key there is, as the dict ``tomllib`` would return."""
     return {
-        "bench": {"name": "sparks-lab-2", "safe_deadline_s": 4.0},
+        "bench": {
+            "name": "sparks-lab-2",
+            "safe_deadline_s": 4.0,
+            "racks_rated_w": 4.0e6,
+            "nominal_phase_v": 277.0,
+        },
         "roles": {
             "battery": {
                 "driver": FAKE,
@@ -98,6 +103,7 @@ def test_a_complete_file_reads_into_a_spec_in_file_order():
     assert spec.name == "sparks-lab-2"
     assert spec.source == SOURCE
     assert spec.safe_deadline_s == 4.0
+    assert (spec.racks_rated_w, spec.nominal_phase_v) == (4.0e6, 277.0)
     assert list(spec.roles) == ["battery", "grid"]
     battery = spec.roles["battery"]
     assert (battery.role, battery.driver, battery.resource) == ("battery", FAKE, "fake://ok")
@@ -152,6 +158,20 @@ MISTAKES = [
         "bench",
         "safe_deadline_s",
         "more than 0",
+    ),
+    mistake(
+        "negative rating",
+        bench_text(fake_role("grid"), bench_extra="racks_rated_w = -4e6"),
+        "bench",
+        "racks_rated_w",
+        "more than 0",
+    ),
+    mistake(
+        "infinite voltage",
+        bench_text(fake_role("grid"), bench_extra="nominal_phase_v = inf"),
+        "bench",
+        "nominal_phase_v",
+        "finite number more than 0",
     ),
     mistake(
         "unknown role",
@@ -237,6 +257,8 @@ LEAVES = [
     ("", "sim", TABLE),
     ("bench", "name", STRING),
     ("bench", "safe_deadline_s", NUMBER),
+    ("bench", "racks_rated_w", NUMBER),
+    ("bench", "nominal_phase_v", NUMBER),
     ("roles", "battery", TABLE),
     ("roles.battery", "driver", STRING),
     ("roles.battery", "resource", STRING),
@@ -301,7 +323,7 @@ def test_a_wrongly_typed_value_anywhere_is_named_where_it_is(leaf, value):
 bare_keys = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)
 OPEN_TABLES = {
     "": ("bench", "roles", "sim"),
-    "bench": ("name", "safe_deadline_s"),
+    "bench": ("name", "safe_deadline_s", "racks_rated_w", "nominal_phase_v"),
     "roles": ROLE_NAMES,
     "roles.battery": ("driver", "resource", "limits", "calibration_due", "expect", "options"),
     "roles.battery.expect": ("model", "firmware"),

@@ -72,19 +72,16 @@ def test_unknown_role_in_marker_fails(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*unknown role flux_capacitor*"])
 
 
-def test_plant_and_run_sequence_skip_on_a_lab_bench(pytester: pytest.Pytester, lab_bench: Path) -> None:
+def test_plant_skips_on_a_lab_bench(pytester: pytest.Pytester, lab_bench: Path) -> None:
     pytester.makepyfile(
         """
         def test_plant(plant):
             raise AssertionError("must not run")
-
-        def test_run(run_sequence):
-            raise AssertionError("must not run")
         """
     )
     result = pytester.runpytest("--bench", str(lab_bench), "-rs")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*needs the simulated bench*", "*simulated bench only*"])
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs the simulated bench*"])
 
 
 @pytest.mark.parametrize(
