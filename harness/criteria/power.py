@@ -205,11 +205,17 @@ def itic(
     )
 
 
+PSU_HOLD_UP_S = 0.016
+"""Rack power supplies ride through about 16 ms of no input at full load (reference/domain.md: the
+transfer budget, ITIC's 20 ms at 0 V)."""
+
+
 def load_served(
     trace: Trace,
     *,
     max_unserved_j: float = 0.0,
     deadband_fraction: float = 0.01,
+    hold_up_s: float = PSU_HOLD_UP_S,
     window: Window | None = None,
 ) -> Verdict:
     """Energy the racks asked for and did not get, against ``max_unserved_j``.
@@ -217,6 +223,9 @@ def load_served(
     What the racks may draw is their demand, or the controller's power cap when lower: energy held
     back by a cap is *capped* (a soft shed, reported apart), not unserved (reference/domain.md §2.2,
     §5.1). A deficit within ``deadband_fraction`` of what may be drawn is meter error [A] and counts 0.
+    Each unbroken deficit is first drawn from the racks' PSU hold-up, ``hold_up_s`` of their largest
+    draw in it: a transfer gap the power supplies bridge leaves the GPUs powered, so only what exceeds
+    the hold-up is unserved (the hold-up refills once the bus is back).
     """
     part = _scope(trace, window)
     demand = part.channel(LOAD_DEMAND_W)
@@ -226,7 +235,12 @@ def load_served(
     deficit = np.clip(drawable - served, 0.0, None)
     counted = np.where(deficit > deadband_fraction * drawable, deficit, 0.0)
     weights = hold_durations(part.t, part.start_s, part.end_s)
-    unserved_j = float(np.sum(counted * weights))
+    unserved_j = ridden_j = 0.0
+    for episode in _runs(counted > 0.0):
+        deficit_j = float(np.sum(counted[episode] * weights[episode]))
+        bridged_j = min(deficit_j, hold_up_s * float(np.max(drawable[episode])))
+        ridden_j += bridged_j
+        unserved_j += deficit_j - bridged_j
     capped_j = float(np.sum(np.clip(demand - cap, 0.0, None) * weights))
     worst = int(np.argmax(deficit))
     names = [LOAD_DEMAND_W, LOAD_SERVED_W, *([POWER_CAP_W] if POWER_CAP_W in part else [])]
@@ -236,13 +250,19 @@ def load_served(
         max_unserved_j,
         "J",
         when=(part.start_s, part.end_s),
-        reference="reference/domain.md §5.1 (EENS; capped energy counted apart)",
+        reference="reference/domain.md §5.1 (EENS; capped energy counted apart; PSU hold-up §1)",
         detail=(
             f"unserved {unserved_j:g} J, worst deficit {deficit[worst]:g} W at {part.t[worst]:g} s; "
-            f"capped {capped_j:g} J"
+            f"ridden through on PSU hold-up {ridden_j:g} J; capped {capped_j:g} J"
         ),
         evidence=evidence(part, part.start_s, part.end_s, *names),
     )
+
+
+def _runs(mask: np.ndarray) -> list[slice]:
+    """The unbroken stretches where ``mask`` is true, as slices."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [slice(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _alive(trace: Trace, alive_pu: float) -> np.ndarray:

@@ -114,11 +114,23 @@ def power_trace(served_w, cap_w=None) -> Trace:
 @pytest.mark.parametrize(("gap_s", "passed"), [(0.09, True), (0.11, False)])
 def test_load_served_counts_unserved_energy(gap_s, passed):
     served = np.where((T >= 1.0) & (1.0 + gap_s - 1e-9 > T), 0.9e6, 1e6)
-    verdict = load_served(power_trace(served), max_unserved_j=10e3)
+    verdict = load_served(power_trace(served), max_unserved_j=10e3, hold_up_s=0.0)
     assert verdict.passed is passed
     assert verdict.measured == pytest.approx(0.1e6 * gap_s)
     assert verdict.margin == pytest.approx(10e3 - 0.1e6 * gap_s)
     assert "worst deficit 100000 W at 1 s" in verdict.detail
+
+
+@pytest.mark.parametrize(("gap_s", "unserved_j"), [(0.01, 0.0), (0.015, 0.0), (0.05, 34e3), (2.0, 1.984e6)])
+def test_load_served_lets_the_psu_hold_up_bridge_a_short_gap(gap_s, unserved_j):
+    """A transfer gap shorter than the PSUs' hold-up leaves the GPUs powered; a longer one does not,
+    and only what exceeds the hold-up is unserved."""
+    t = np.arange(0.0, 5.0, 0.001)
+    served = np.where((t >= 1.0) & (1.0 + gap_s - 1e-9 > t), 0.0, 1e6)
+    verdict = load_served(Trace(t, {LOAD_DEMAND_W: np.full(t.size, 1e6), LOAD_SERVED_W: served}))
+    assert verdict.measured == pytest.approx(unserved_j, abs=1.0)
+    assert verdict.passed is (unserved_j == 0.0)
+    assert f"ridden through on PSU hold-up {min(gap_s, 0.016) * 1e6:g} J" in verdict.detail
 
 
 def test_load_served_counts_capped_energy_apart_and_ignores_meter_error():
