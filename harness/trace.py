@@ -296,7 +296,7 @@ class TraceWriter:
             raise KeyError(f"sample at t={t}: missing channels {missing}, unknown channels {extra}")
         converted = {}
         for name, spec in self._specs.items():
-            value = np.asarray(values[name], dtype=_DTYPES[spec.dtype])
+            value = np.array(values[name], dtype=_DTYPES[spec.dtype])  # a copy: callers reuse their arrays
             if value.shape != spec.shape:
                 raise ValueError(f"channel {name!r} at t={t}: shape {value.shape}, expected {spec.shape}")
             converted[name] = value

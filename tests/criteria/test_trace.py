@@ -97,6 +97,20 @@ def test_writer_round_trip(tmp_path):
     assert trace.breaker_closes == (BreakerClose(0.8, 0.02, 0.05, 4.0, True),)
 
 
+def test_writer_keeps_each_sample_when_the_caller_reuses_its_arrays(tmp_path):
+    """A recorder holds its per-pack arrays and updates them in place; every row must keep the values
+    it had when it was appended, not those at the next flush."""
+    held = sample(0)
+    with TraceWriter(tmp_path / "run", SPECS, chunk_samples=8) as writer:
+        for i in range(5):
+            held[PACK_SOC][:] = sample(i)[PACK_SOC]
+            held[PACK_ISOLATED][:] = sample(i)[PACK_ISOLATED]
+            writer.append(0.1 * i, held)
+    trace = Trace.load(tmp_path / "run")
+    np.testing.assert_allclose(trace.channel(PACK_SOC), [sample(i)[PACK_SOC] for i in range(5)])
+    np.testing.assert_array_equal(trace.channel(PACK_ISOLATED)[:, 1], np.arange(5) % 2 == 1)
+
+
 def test_writer_refuses_bad_samples_and_an_existing_trace(tmp_path):
     writer = TraceWriter(tmp_path, SPECS)
     writer.append(1.0, sample(0))
