@@ -692,9 +692,14 @@ class PackArray:
     # ----------------------------------------------------------------- contactors and faults
 
     def _trip(self, code: np.ndarray) -> None:
-        """Latch ``code`` (and any injected isolation fault) and open the contactors that can open."""
+        """Latch ``code`` (and any injected isolation fault) and open the contactors that can open.
+
+        An isolation fault alone is latched and reported but opens nothing: a first insulation fault
+        in an unearthed (IT) DC system is not yet a hazard, so the BMS leaves the decision to the pack
+        manager, which must isolate the pack before a second fault makes it one.
+        """
         code = code | np.where(self._isolation, FaultCode.ISOLATION, 0)
-        tripped = code != 0
+        tripped = (code & ~FaultCode.ISOLATION) != 0
         opening = tripped & self._closed & ~self._welded
         if np.any(code & ~self._fault) or opening.any():
             self._fault |= code
@@ -702,6 +707,9 @@ class PackArray:
             self._refresh_masks()
 
     def _refresh_masks(self) -> None:
+        # an open contactor carries nothing from the moment it opens, not from the next step
+        self._current[~self._closed] = 0.0
+        self._power[~self._closed] = 0.0
         np.equal(self._fault, 0, out=self._online)
         self._online &= self._closed
         self._rated_online = self._rated_a * self._online

@@ -249,6 +249,7 @@ def _latched_isolation_fault(plant: Plant) -> None:
     plant.packs.inject(InjectedFault.ISOLATION, 2)
     plant.step(STEP_S)
     plant.packs.clear(InjectedFault.ISOLATION, 2)
+    plant.packs.command_contactors(np.arange(plant.packs.n) != 2)  # isolated, as a pack manager would
 
 
 ACTION_CASES = {

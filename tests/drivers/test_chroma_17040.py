@@ -396,7 +396,7 @@ def test_faults_inserted_show_in_the_state_and_clear(emulator, plant, lock):
     run(plant, lock, 0.05)
     state = emulator.state(2)
     assert not state.healthy
-    assert not state.output_on
+    assert state.output_on, "an isolation fault is reported; isolating the pack is the controller's job"
     with lock:
         assert plant.packs.injected(InjectedFault.ISOLATION)[1]
     emulator.clear_fault(2, FaultKind.ISOLATION)

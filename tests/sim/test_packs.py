@@ -358,15 +358,17 @@ def test_over_temperature_trips_latches_and_opens_only_that_pack():
     assert packs.contactor_closed.all()
 
 
-def test_isolation_fault_trips_and_trips_again_after_a_reset_while_it_persists():
+def test_isolation_fault_latches_without_opening_and_again_after_a_reset_while_it_persists():
     packs = packs_of(2)
     packs.inject(InjectedFault.ISOLATION, 0)
     packs.step(0.1, np.zeros(2))
-    assert packs.fault[0] == FaultCode.ISOLATION and not packs.contactor_closed[0]
+    assert packs.fault[0] == FaultCode.ISOLATION and packs.contactor_closed[0], "left to the pack manager"
+    assert packs.power_limits()[0][0] == 0.0, "a faulted pack publishes no limits"
+    packs.command_contactors(np.array([False, True]))
     packs.reset_faults(0)
     packs.command_contactors(True)
     packs.step(0.1, np.zeros(2))
-    assert packs.fault[0] == FaultCode.ISOLATION and not packs.contactor_closed[0]
+    assert packs.fault[0] == FaultCode.ISOLATION
     packs.clear(InjectedFault.ISOLATION, 0)
     packs.reset_faults(0)
     packs.command_contactors(True)

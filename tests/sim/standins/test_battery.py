@@ -72,16 +72,19 @@ def test_a_refused_contactor_command_is_an_error_and_changes_nothing(battery, pl
         assert not plant.packs.contactor_closed[1]
 
 
-def test_isolation_fault_trips_the_pack_and_protection_clear_resets_it(battery, plant, lock):
+def test_isolation_fault_is_latched_and_left_to_the_pack_manager_and_protection_clear_resets_it(
+    battery, plant, lock
+):
     select(battery, 4)
     assert error_of(battery, "FAUL:INS ISOL") == 0
     run(plant, lock, 0.1)
     with lock:
         assert plant.packs.fault[4] & FaultCode.ISOLATION
-        assert not plant.packs.contactor_closed[4]
+        assert plant.packs.contactor_closed[4], "a first insulation fault is reported, not acted on"
         assert not plant.packs.fault[[0, 1, 2, 3, 5, 6, 7]].any()
-    assert ask(battery, "MEAS:STAT?") == f"{int(FaultCode.ISOLATION)},0"
-    assert error_of(battery, "BATT:OUTP ON") == -221
+    assert ask(battery, "MEAS:STAT?") == f"{int(FaultCode.ISOLATION)},1"
+    assert error_of(battery, "BATT:OUTP OFF") == 0, "the pack manager isolates it"
+    assert error_of(battery, "BATT:OUTP ON") == -221, "no close while the fault is latched"
     assert error_of(battery, "FAUL:CLE ISOL") == 0
     assert error_of(battery, "PROTection:CLEar") == 0
     with lock:

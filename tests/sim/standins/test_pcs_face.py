@@ -541,6 +541,7 @@ def test_pack_commands_act_on_that_pack_only(face, plant, lock):
         plant.packs.inject(InjectedFault.ISOLATION, pack)
         plant.step(0.01)
         plant.packs.clear(InjectedFault.ISOLATION, pack)
+        plant.packs.command_contactors(np.arange(plant.packs.n) != pack)  # the pack manager isolates it
     assert face.wire.write(address + 14, [1]) is None  # accepted, but a faulted pack's BMS refuses to close
     assert not plant.packs.contactor_closed[pack]
     assert pack_values(face.wire, address)["Flt"] == FaultCode.ISOLATION
@@ -647,6 +648,7 @@ def test_pack_arrays_command_and_read_the_same_commands_as_the_blocks(face, plan
         plant.packs.inject(InjectedFault.ISOLATION, 4)
         plant.step(0.01)
         plant.packs.clear(InjectedFault.ISOLATION, 4)
+        plant.packs.command_contactors(~np.isin(np.arange(n), [*opened, 4]))
     assert wire.write(CONTACTOR_ARRAY + 4, [1]) is None  # accepted; the faulted pack's BMS refuses to close
     assert not plant.packs.contactor_closed[4]
     status = wire.read(STATUS_ARRAY, n)
@@ -717,6 +719,7 @@ def twins(lock) -> Iterator[tuple[Twin, Twin]]:
             plant.packs.inject(InjectedFault.ISOLATION, 6)
             plant.step(0.01)
             plant.packs.clear(InjectedFault.ISOLATION, 6)
+            plant.packs.command_contactors(np.arange(plant.packs.n) != 6)
             standin = stack.enter_context(PcsFace(plant, lock))
             made.append(Twin(plant, stack.enter_context(connect(standin.resource))))
         yield made[0], made[1]
