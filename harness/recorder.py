@@ -52,6 +52,7 @@ from harness.trace import (
     LOAD_DEMAND_W,
     LOAD_SERVED_W,
     PACK_CURRENT_A,
+    PACK_FAULT,
     PACK_ISOLATED,
     PACK_SOC,
     PCS_W,
@@ -101,6 +102,7 @@ def trace_channels(packs: int) -> dict[str, ChannelSpec]:
         PACK_SOC: per_pack,
         PACK_CURRENT_A: per_pack,
         PACK_ISOLATED: ChannelSpec("bool", (packs,)),
+        PACK_FAULT: ChannelSpec("int64", (packs,)),
     }
 
 
@@ -132,6 +134,7 @@ class Recorder:
         self._pack_soc = np.full(packs, math.nan)
         self._pack_current_a = np.full(packs, math.nan)
         self._pack_isolated = np.zeros(packs, dtype=bool)
+        self._pack_fault = np.zeros(packs, dtype=np.int64)
         self._next_pack_read_s = -math.inf
         self.analyzer.configure(ANALYZER_ITEMS)
 
@@ -161,6 +164,7 @@ class Recorder:
                 PACK_SOC: self._pack_soc,
                 PACK_CURRENT_A: self._pack_current_a,
                 PACK_ISOLATED: self._pack_isolated,
+                PACK_FAULT: self._pack_fault,
             },
         )
 
@@ -176,7 +180,9 @@ class Recorder:
             reading = self.battery.measure(channel)
             self._pack_soc[index] = reading.soc_pct / PERCENT
             self._pack_current_a[index] = reading.current_a
-            self._pack_isolated[index] = not self.battery.state(channel).output_on
+            state = self.battery.state(channel)
+            self._pack_isolated[index] = not state.output_on
+            self._pack_fault[index] = state.fault_bits
 
     def finish(self) -> None:
         """Copy the analyzer's voltage event log into the trace and flush it."""

@@ -155,6 +155,8 @@ def plant_for(sequence: Sequence, *, seed: int, packs: int | None = None) -> Pla
     if initial.fleet.aged_years > 0.0:
         fleet = age_fleet(fleet, initial.fleet.aged_years * DAYS_PER_YEAR, seed=seed)
     plant = Plant.build(config, fleet)
+    for cloud in initial.pv.clouds:
+        plant.pv.cloud(cloud.at_s, cloud.depth, cloud.duration_s, cloud.ramp_s)
     plant.load.set_profile(initial.load.build(), at=0.0)
     grid = initial.grid
     if grid.voltage_pu == 0.0:

@@ -39,6 +39,7 @@ CRITERIA_NAMES = (
     "grid_band_energy",
     "soc_bounds",
     "isolation_current",
+    "fault_isolation",
     "settle_time",
     "resync",
 )
@@ -105,8 +106,21 @@ class LoadSpec:
 
 
 @dataclass(frozen=True)
+class Cloud:
+    """A passing cloud over the PV plant (``harness.sim.pv.SolarPlant.cloud``): irradiance falls by
+    ``depth`` (0..1) over ``ramp_s`` from ``at_s``, holds until ``at_s + duration_s``, then recovers over
+    ``ramp_s``. There is no PV role: on a lab bench the operator prepares the PV simulator with it."""
+
+    at_s: float
+    depth: float
+    duration_s: float
+    ramp_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class PvSpec:
     rated_w: float = 0.0
+    clouds: tuple[Cloud, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +204,14 @@ class Sequence:
 
 
 def _record_document(record: object) -> dict[str, object]:
-    return {item.name: getattr(record, item.name) for item in fields(record)}  # type: ignore[arg-type]
+    """A record's fields as a table; a tuple of records (the PV's clouds) as an array of tables."""
+    document: dict[str, object] = {}
+    for item in fields(record):  # type: ignore[arg-type]
+        value = getattr(record, item.name)
+        document[item.name] = (
+            [_record_document(entry) for entry in value] if isinstance(value, tuple) else value
+        )
+    return document
 
 
 def load_sequence(path: str | Path, catalogue: ActionCatalogue | None = None) -> Sequence:
@@ -300,7 +321,7 @@ class _Reader:
             title=title,
             duration_s=duration_s,
             references=self.references(document.get("references", [])),
-            initial=self.initial(document.get("initial", {})),
+            initial=self.initial(document.get("initial", {}), duration_s),
             steps=self.steps(document.get("steps", []), duration_s),
             criteria=self.criteria(document.get("criteria")),
             source=self.source,
@@ -311,7 +332,7 @@ class _Reader:
             raise self.error("", "references", f"must be an array of non-empty strings, not {value!r}")
         return tuple(value)
 
-    def initial(self, value: object) -> Initial:
+    def initial(self, value: object, duration_s: float) -> Initial:
         table = self.table("", "initial", value, _INITIAL_KEYS)
         soc = self.number("[initial]", "soc", table.get("soc", Initial.soc), 0.0, 1.0, open_low=False)
         fleet = Fleet(**self.record("[initial.fleet]", Fleet, table.get("fleet", {})))
@@ -321,13 +342,38 @@ class _Reader:
             raise self.error("[initial.fleet]", "seed", f"must be 0 or more, not {fleet.seed}")
         self.number("[initial.fleet]", "soh_mean", fleet.soh_mean, 0.0, 1.0, open_low=True)
         self.number("[initial.fleet]", "aged_years", fleet.aged_years, 0.0, 100.0, open_low=False)
-        pv = PvSpec(**self.record("[initial.pv]", PvSpec, table.get("pv", {})))
-        self.number("[initial.pv]", "rated_w", pv.rated_w, 0.0, math.inf, open_low=False)
+        pv = self.pv(table.get("pv", {}), duration_s)
         grid = GridSpec(**self.record("[initial.grid]", GridSpec, table.get("grid", {})))
         self.number("[initial.grid]", "voltage_pu", grid.voltage_pu, 0.0, 2.0, open_low=False)
         self.number("[initial.grid]", "frequency_hz", grid.frequency_hz, 0.0, 1000.0, open_low=True)
         load = self.load(table["load"]) if "load" in table else LoadSpec()
         return Initial(fleet=fleet, soc=soc, load=load, pv=pv, grid=grid)
+
+    def pv(self, value: object, duration_s: float) -> PvSpec:
+        where = "[initial.pv]"
+        checked = self.record(where, PvSpec, value)
+        rated_w = self.number(
+            where, "rated_w", checked.get("rated_w", PvSpec.rated_w), 0.0, math.inf, open_low=False
+        )
+        tables = cast(list[dict[str, object]], checked.get("clouds", []))
+        clouds = tuple(
+            self.cloud(f"clouds[{index}]", table, duration_s) for index, table in enumerate(tables)
+        )
+        if clouds and rated_w == 0.0:
+            raise self.error(where, "clouds", "there is no PV to shade (rated_w = 0)")
+        return PvSpec(rated_w, clouds)
+
+    def cloud(self, key: str, table: dict[str, object], duration_s: float) -> Cloud:
+        """One checked ``[initial.pv] clouds`` table (its values' types already checked), its ranges."""
+        where = "[initial.pv]"
+        cloud = Cloud(**table)  # type: ignore[arg-type]
+        self.number(where, f"{key}.at_s", cloud.at_s, 0.0, duration_s, open_low=False)
+        if cloud.at_s == duration_s:
+            raise self.error(where, f"{key}.at_s", f"must be before the end (duration_s = {duration_s})")
+        self.number(where, f"{key}.depth", cloud.depth, 0.0, 1.0, open_low=False)
+        self.number(where, f"{key}.duration_s", cloud.duration_s, 0.0, math.inf, open_low=True)
+        self.number(where, f"{key}.ramp_s", cloud.ramp_s, 0.0, math.inf, open_low=False)
+        return cloud
 
     def load(self, value: object) -> LoadSpec:
         where = "[initial.load]"

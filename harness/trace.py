@@ -50,6 +50,7 @@ FLEET_SOC = "fleet_soc"
 PACK_SOC = "pack_soc"
 PACK_CURRENT_A = "pack_current_a"
 PACK_ISOLATED = "pack_isolated"
+PACK_FAULT = "pack_fault"
 CONTROLLER_MODE = "controller_mode"
 STANDARD_CHANNELS = (
     BUS_VOLTAGE_PU,
@@ -64,6 +65,7 @@ STANDARD_CHANNELS = (
     PACK_SOC,
     PACK_CURRENT_A,
     PACK_ISOLATED,
+    PACK_FAULT,
     CONTROLLER_MODE,
 )
 """Names every recorder and criterion agree on; ``pack_*`` are 2-D (samples, packs)."""

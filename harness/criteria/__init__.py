@@ -1,14 +1,15 @@
 """Criteria: functions from a :class:`~harness.trace.Trace` to a :class:`~harness.verdict.Verdict`.
 
-``signals`` holds the building blocks (band, step, ramp, settling); ``power`` the steady-power
-criteria a sequence names. ``CRITERIA`` maps the names a sequence file uses to the functions.
+``signals`` holds the building blocks (band, step, ramp, settling); ``power`` the steady-power criteria
+a sequence names, ``packs`` what the pack manager must do about faulted packs. ``CRITERIA`` maps the
+names a sequence file uses to the functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.criteria import power
+from harness.criteria import packs, power
 from harness.trace import Trace
 from harness.verdict import Verdict
 
@@ -21,6 +22,7 @@ CRITERIA: dict[str, Callable[..., Verdict]] = {
     "grid_band_energy": power.grid_band_energy,
     "soc_bounds": power.soc_bounds,
     "isolation_current": power.isolation_current,
+    "fault_isolation": packs.fault_isolation,
     "settle_time": power.settle_time,
     "resync": power.resync,
 }

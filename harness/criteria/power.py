@@ -45,6 +45,7 @@ from harness.trace import (
     LOAD_DEMAND_W,
     LOAD_SERVED_W,
     PACK_CURRENT_A,
+    PACK_FAULT,
     PACK_ISOLATED,
     PACK_SOC,
     POWER_CAP_W,
@@ -450,13 +451,17 @@ def soc_bounds(
 def isolation_current(
     trace: Trace, *, deadline_s: float = 0.5, max_current_a: float = 0.5, window: Window | None = None
 ) -> Verdict:
-    """No current (|I| <= ``max_current_a``) through a pack from ``deadline_s`` after it became isolated.
+    """No current (|I| <= ``max_current_a``) through a pack from ``deadline_s`` after it became isolated
+    or faulted.
 
-    A pack is isolated while ``pack_isolated`` is true; it became isolated at the sample where that
-    turned true (a pack isolated from the first sample counts from the first sample). Defaults [A].
+    A pack is judged while ``pack_isolated`` is true or (when recorded) ``pack_fault`` is not 0, from
+    the sample where that began (from the first sample if it holds there): a faulted pack whose
+    contactor cannot open (welded) must still be given no power. Defaults [A].
     """
     part = _scope(trace, window)
     isolated = part.channel(PACK_ISOLATED).astype(bool)
+    if PACK_FAULT in part:
+        isolated = isolated | (part.channel(PACK_FAULT) != 0)
     current = np.abs(part.channel(PACK_CURRENT_A))
     times = np.broadcast_to(part.t[:, None], isolated.shape)
     rising = isolated & ~np.vstack([np.zeros((1, isolated.shape[1]), dtype=bool), isolated[:-1]])
