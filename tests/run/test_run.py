@@ -1,4 +1,4 @@
-"""Sequences run on the simulated bench against the reference controller and its variants."""
+"""Sequences run on the simulated bench: trace, record, interruption (the library: tests/acceptance)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.run import RECORD_FILE, RunStatus, run_sequence
-from harness.sequence import Sequence, load_library
+from harness.sequence import Sequence
 from harness.sequence_builder import SequenceBuilder
 from harness.trace import (
     BUS_VOLTAGE_PU,
@@ -20,56 +20,6 @@ from harness.trace import (
     Trace,
 )
 from tests.run import SMALL_PACKS, outage_sequence
-
-LIBRARY = load_library("harness/sequences/library")
-
-
-def describe(result) -> str:
-    return "; ".join(f"{v.name}: {'pass' if v.passed else 'FAIL'} ({v.detail})" for v in result.verdicts)
-
-
-@pytest.mark.parametrize("sequence_id", sorted(LIBRARY))
-def test_library_sequences_pass_against_the_reference_controller(sequence_id, tmp_path):
-    sequence = LIBRARY[sequence_id]
-    result = run_sequence(sequence, out_dir=tmp_path, packs=SMALL_PACKS)
-    assert [v.name.split("[")[0] for v in result.verdicts] == [c.name for c in sequence.criteria]
-    assert result.passed, describe(result)
-
-
-TARGETED_FAILURES = [
-    ("unplanned-island-full-load", "never-island", "itic[itic]"),
-    ("unplanned-island-full-load", "never-island", "load_served"),
-    ("unplanned-island-full-load", "no-sync-check", "resync"),
-    ("unplanned-island-then-reconnect", "no-sync-check", "resync"),
-    ("training-swings-smoothing", "no-smoothing", "grid_band_energy"),
-    ("training-swings-smoothing", "no-smoothing", "grid_ramp"),
-    ("pcs-unit-trip-in-island", "never-island", "itic[itic]"),
-]
-"""(sequence, variant, criterion): the variant's one bug makes that criterion of the sequence fail."""
-
-
-@pytest.fixture(scope="module")
-def variant_runs(tmp_path_factory):
-    """Runs by (sequence, variant), each done once for the criteria judged on it."""
-    runs = {}
-
-    def run(sequence_id: str, variant: str):
-        if (sequence_id, variant) not in runs:
-            out = tmp_path_factory.mktemp(f"{sequence_id}-{variant}")
-            runs[sequence_id, variant] = run_sequence(
-                LIBRARY[sequence_id], variant=variant, out_dir=out, packs=SMALL_PACKS
-            )
-        return runs[sequence_id, variant]
-
-    return run
-
-
-@pytest.mark.parametrize(("sequence_id", "variant", "criterion"), TARGETED_FAILURES)
-def test_each_targeted_variant_fails_its_sequence(sequence_id, variant, criterion, variant_runs):
-    result = variant_runs(sequence_id, variant)
-    verdicts = {v.name: v for v in result.verdicts}
-    assert criterion in verdicts, describe(result)
-    assert not verdicts[criterion].passed, describe(result)
 
 
 @pytest.fixture(scope="module")
