@@ -2,26 +2,31 @@
 their verdicts.
 
 A SEQUENCE is a sequence file's path or the id of a library sequence (harness/sequences/library).
-Each run writes ``<out>/<sequence id>/trace/`` and ``record.json``. Exit status: 0 when every
-criterion of every sequence passed, 1 when any failed, 2 on bad input (unknown sequence, invalid file,
-unknown variant, bad option).
+Each run writes ``<out>/<sequence id>/trace/`` and ``record.json``; at the end (also when a run
+raised or was interrupted) the validation report ``<out>/report.html`` is rendered from them and its
+path printed. Without ``--out``, ``<out>`` is a fresh ``runs/<UTC time>/`` so that runs never
+overwrite each other. Exit status: 0 when every criterion of every sequence passed, 1 when any
+failed, 2 on bad input (unknown sequence, invalid file, unknown variant, bad option).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from harness.bench_file import BenchFileError, load_bench_file
+from harness.bench_file import BenchFileError, BenchSpec, load_bench_file
 from harness.controller.variants import variant_names
+from harness.report import NoRecordsError, render_report
 from harness.run import RunResult, run_sequence
 from harness.sequence import Sequence, SequenceError, load_library, load_sequence
 from harness.verdict import Verdict
 
 LIBRARY = Path(__file__).parent / "sequences" / "library"
-DEFAULT_OUT = Path("runs")
+RUNS_ROOT = Path("runs")
+"""Where runs go without ``--out``: each into a fresh ``<UTC time>`` directory of its own."""
 BAD_INPUT = 2
 FAILED = 1
 
@@ -41,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variant", default=None, help="a controller variant instead of the reference")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: each sequence's fleet seed)")
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
+        "--out",
+        type=Path,
+        default=None,
+        help=f"run directory (default: a fresh {RUNS_ROOT}/<UTC time>/, so runs never overwrite each other)",
     )
     parser.add_argument("--packs", type=int, default=None, help="fleet size override; ratings scale with it")
     parser.set_defaults(handler=run)
@@ -92,25 +100,62 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (SequenceError, BenchFileError) as error:
         print(f"gridhil run: {error}", file=out)
         return BAD_INPUT
+    out_dir = args.out if args.out is not None else fresh_run_dir(RUNS_ROOT)
     results: list[RunResult] = []
-    for sequence in sequences:
-        print(f"{sequence.id}: {sequence.title} ({sequence.duration_s:g} s)", file=out, flush=True)
-
-        def show(t_s: float, total_s: float = sequence.duration_s) -> None:
-            print(f"\r  {t_s:6.1f} / {total_s:g} s", end="", file=out, flush=True)
-
-        result = run_sequence(
-            sequence,
-            variant=args.variant,
-            out_dir=args.out / sequence.id,
-            bench=bench,
-            seed=args.seed,
-            packs=args.packs,
-            progress=show,
-        )
-        print(file=out)
-        for verdict in result.verdicts:
-            print(format_verdict(verdict), file=out)
-        print(f"  {'passed' if result.passed else 'FAILED'}; record {result.record_path}", file=out)
-        results.append(result)
+    try:
+        for sequence in sequences:
+            results.append(_run_one(sequence, args, bench, out_dir, out))
+    except BaseException:
+        print(file=out)  # end the progress line the error or interruption cut short
+        raise
+    finally:
+        _report(out_dir, out)
     return 0 if all(result.passed for result in results) else FAILED
+
+
+def fresh_run_dir(root: Path, now: datetime | None = None) -> Path:
+    """A new, empty ``root/<UTC time>`` directory (``-2``, ``-3``, ... for runs in the same second)."""
+    stamp = (now if now is not None else datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    root.mkdir(parents=True, exist_ok=True)
+    attempt = 1
+    while True:
+        candidate = root / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            attempt += 1
+        else:
+            return candidate
+
+
+def _run_one(
+    sequence: Sequence, args: argparse.Namespace, bench: BenchSpec | None, out_dir: Path, out: TextIO
+) -> RunResult:
+    print(f"{sequence.id}: {sequence.title} ({sequence.duration_s:g} s)", file=out, flush=True)
+
+    def show(t_s: float, total_s: float = sequence.duration_s) -> None:
+        print(f"\r  {t_s:6.1f} / {total_s:g} s", end="", file=out, flush=True)
+
+    result = run_sequence(
+        sequence,
+        variant=args.variant,
+        out_dir=out_dir / sequence.id,
+        bench=bench,
+        seed=args.seed,
+        packs=args.packs,
+        progress=show,
+    )
+    print(file=out)
+    for verdict in result.verdicts:
+        print(format_verdict(verdict), file=out)
+    print(f"  {'passed' if result.passed else 'FAILED'}; record {result.record_path}", file=out)
+    return result
+
+
+def _report(out_dir: Path, out: TextIO) -> None:
+    """Render the report of what ``out_dir`` holds; nothing when no run got as far as its record."""
+    try:
+        path = render_report(out_dir)
+    except NoRecordsError:
+        return
+    print(f"report {path}", file=out, flush=True)
