@@ -707,9 +707,6 @@ class PackArray:
             self._refresh_masks()
 
     def _refresh_masks(self) -> None:
-        # an open contactor carries nothing from the moment it opens, not from the next step
-        self._current[~self._closed] = 0.0
-        self._power[~self._closed] = 0.0
         np.equal(self._fault, 0, out=self._online)
         self._online &= self._closed
         self._rated_online = self._rated_a * self._online
@@ -728,6 +725,9 @@ class PackArray:
         want = np.broadcast_to(np.asarray(closed, dtype=bool), (self.n,))
         may_close = (self._fault == 0) & ~self._failed_open
         self._closed[:] = (want & (self._closed | may_close)) | (self._closed & self._welded)
+        # a contactor opened between steps carries nothing from now on, not from the next step
+        self._current[~self._closed] = 0.0
+        self._power[~self._closed] = 0.0
         self._refresh_masks()
 
     def reset_faults(self, index: Index) -> None:
