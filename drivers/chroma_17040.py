@@ -109,7 +109,7 @@ _ORDERED = (
 class BatteryEmulator(VisaDriver):
     """A Chroma 17040 in battery-simulation mode; channels are numbered from 1."""
 
-    OPTIONS = frozenset({"channels"})
+    OPTIONS = frozenset({"channels", "channel_lists"})
 
     RANGES: ClassVar[dict[str, Range]] = {
         "voltage_max": Range(0.0, 1000.0, "V"),
@@ -125,6 +125,7 @@ class BatteryEmulator(VisaDriver):
         if channels < 0:
             raise LimitViolation(self.role, self.resource, "", f"option channels = {channels}: 1 or more")
         self._channels = channels or None
+        self._channel_lists = bool(config.option("channel_lists", False))
 
     def open(self) -> Self:
         super().open()
@@ -318,12 +319,54 @@ class BatteryEmulator(VisaDriver):
     def state(self, channel: int) -> BatteryState:
         """The fault bits and whether the output is on (``MEASure:STATe?``)."""
         command = self._on(channel, "MEASure:STATe?")
+        return self._states(command, self.transport.query_floats(command), 1)[0]
+
+    def measure_all(self) -> list[BatteryReading]:
+        """Every channel's :meth:`measure`, in channel order.
+
+        With the bench option ``channel_lists`` (an instrument that takes SCPI channel lists on its
+        ``MEASure`` queries, as the simulated one does): four queries for the whole instrument;
+        otherwise four per channel.
+        """
+        if not self._channel_lists:
+            return [self.measure(channel) for channel in range(1, self.channels + 1)]
+        columns = [
+            self._listed(f"MEASure:{quantity}?", 1) for quantity in ("VOLTage", "CURRent", "POWer", "SOC")
+        ]
+        return [BatteryReading(*values) for values in zip(*columns, strict=True)]
+
+    def state_all(self) -> list[BatteryState]:
+        """Every channel's :meth:`state`, in channel order (one query with ``channel_lists``)."""
+        if not self._channel_lists:
+            return [self.state(channel) for channel in range(1, self.channels + 1)]
+        return self._states("MEASure:STATe?", self._listed("MEASure:STATe?", 2), self.channels)
+
+    def _listed(self, query: str, fields: int) -> list[float]:
+        """``query`` for the channel list of every channel; GarbageReply unless ``fields`` per channel."""
+        command = f"{query} (@1:{self.channels})"
         values = self.transport.query_floats(command)
-        if len(values) != 2 or not all(v.is_integer() for v in values):
+        if len(values) != fields * self.channels:
             raise GarbageReply(
-                self.role, self.resource, command, f"expected <fault bits>,<0|1>, got {values}"
+                self.role,
+                self.resource,
+                command,
+                f"expected {fields * self.channels} values for {self.channels} channels, got {len(values)}",
             )
-        return BatteryState(int(values[0]), bool(values[1]))
+        return values
+
+    def _states(self, command: str, values: list[float], channels: int) -> list[BatteryState]:
+        well_formed = all(
+            bits.is_integer() and bits >= 0 and on in (0.0, 1.0)
+            for bits, on in zip(values[::2], values[1::2], strict=False)
+        )
+        if len(values) != 2 * channels or not well_formed:
+            raise GarbageReply(
+                self.role,
+                self.resource,
+                command,
+                f"expected <fault bits>,<0|1> per channel, got {values[:8]}",
+            )
+        return [BatteryState(int(bits), bool(on)) for bits, on in zip(values[::2], values[1::2], strict=True)]
 
     # ------------------------------------------------------------------ safe state
 

@@ -175,14 +175,11 @@ class Recorder:
         return sum(self.demand_w(start_s + k * span_s) for k in range(steps)) / steps
 
     def _read_packs(self) -> None:
-        for index in range(self.packs):
-            channel = index + 1
-            reading = self.battery.measure(channel)
-            self._pack_soc[index] = reading.soc_pct / PERCENT
-            self._pack_current_a[index] = reading.current_a
-            state = self.battery.state(channel)
-            self._pack_isolated[index] = not state.output_on
-            self._pack_fault[index] = state.fault_bits
+        readings, states = self.battery.measure_all(), self.battery.state_all()
+        self._pack_soc[:] = [reading.soc_pct / PERCENT for reading in readings]
+        self._pack_current_a[:] = [reading.current_a for reading in readings]
+        self._pack_isolated[:] = [not state.output_on for state in states]
+        self._pack_fault[:] = [state.fault_bits for state in states]
 
     def finish(self) -> None:
         """Copy the analyzer's voltage event log into the trace and flush it."""

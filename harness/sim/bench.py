@@ -46,10 +46,12 @@ class Role:
     name: str
     driver: str
     standin: type
+    options: str = ""
+    """The role's ``options`` in the bench file (a TOML inline table), for what the stand-in offers."""
 
 
 ROLES: tuple[Role, ...] = (
-    Role("battery", "chroma-17040", BatteryEmulator),
+    Role("battery", "chroma-17040", BatteryEmulator, "{ channel_lists = true }"),
     Role("grid", "chroma-61800", GridSimulator),
     Role("load", "chroma-63200", ElectronicLoad),
     Role("load_meter", "yokogawa-wt", PowerAnalyzer),
@@ -137,6 +139,7 @@ class SimBench(Lifecycle):
                 f"[roles.{role.name}]",
                 f"driver = {_toml_string(role.driver)}",
                 f"resource = {_toml_string(self.standins[role.name].resource)}",
+                *([f"options = {role.options}"] if role.options else []),
                 "",
             ]
         lines += [

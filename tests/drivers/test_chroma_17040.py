@@ -279,6 +279,40 @@ def test_a_channels_option_of_the_wrong_type_is_refused():
 # ---------------------------------------------------------------- garbage
 
 
+def listing(channels: int = 2) -> BatteryEmulator:
+    options = {"channels": channels, "channel_lists": True}
+    return BatteryEmulator(DriverConfig("battery", RESOURCE, options=options))
+
+
+def test_with_channel_lists_the_whole_instrument_is_read_in_one_query_per_quantity():
+    driver = listing(3)
+    pairs = [
+        ("MEASure:VOLTage? (@1:3)", "400,401,402"),
+        ("MEASure:CURRent? (@1:3)", "1.5,-2,0"),
+        ("MEASure:POWer? (@1:3)", "600,-802,0"),
+        ("MEASure:SOC? (@1:3)", "50,51,52"),
+        ("MEASure:STATe? (@1:3)", "0,1,16,1,0,0"),
+    ]
+    with expect(driver, pairs):
+        readings, states = driver.measure_all(), driver.state_all()
+    assert readings[1] == BatteryReading(401.0, -2.0, -802.0, 51.0)
+    assert states == [BatteryState(0, True), BatteryState(16, True), BatteryState(0, False)]
+
+
+@pytest.mark.parametrize(
+    ("call", "sent", "reply"),
+    [
+        (lambda d: d.measure_all(), "MEASure:VOLTage? (@1:2)", "400"),
+        (lambda d: d.state_all(), "MEASure:STATe? (@1:2)", "0,1,0"),
+        (lambda d: d.state_all(), "MEASure:STATe? (@1:2)", "0,1,0,2"),
+    ],
+)
+def test_a_channel_list_reply_of_the_wrong_size_is_garbage(call, sent, reply):
+    driver = listing(2)
+    with expect(driver, [(sent, reply)]), pytest.raises(GarbageReply, match="channel"):
+        call(driver)
+
+
 @pytest.mark.parametrize(
     ("call", "sent", "reply"),
     [
@@ -325,6 +359,20 @@ def test_an_instrument_answering_garbage_over_the_wire():
 def emulator(started, plant, lock):
     stand_in = started(BatteryStandIn(plant, lock))
     return started(BatteryEmulator(DriverConfig("battery", stand_in.resource)))
+
+
+@pytest.mark.parametrize("channel_lists", [False, True])
+def test_reading_every_channel_matches_reading_each(started, plant, lock, channel_lists):
+    stand_in = started(BatteryStandIn(plant, lock))
+    options = {"channel_lists": channel_lists}
+    driver = started(BatteryEmulator(DriverConfig("battery", stand_in.resource, options=options)))
+    with lock:
+        plant.packs.inject(InjectedFault.ISOLATION, 5)
+    run(plant, lock, 0.5)
+    each = [driver.measure(channel) for channel in range(1, 9)]
+    assert driver.measure_all() == each
+    assert driver.state_all() == [driver.state(channel) for channel in range(1, 9)]
+    assert driver.state_all()[5].fault_bits != 0
 
 
 def test_open_finds_every_pack_as_a_channel(emulator, plant):

@@ -10,6 +10,10 @@ command acts on the selected channel only. What reaches the plant:
 - ``MEASure:VOLTage? CURRent? POWer? SOC?``: the pack's true terminal voltage (V), current (A, +
   discharge), terminal power (W) and SOC (%) from the plant, not what its BMS reports.
   ``MEASure:STATe?`` -> ``<FaultCode bits>,<contactor closed 0|1>``; the first field is 0 when healthy.
+  Each takes an optional SCPI channel list, ``MEASure:SOC? (@1:805)``, and then answers for every
+  channel listed, in its order (``STATe``: the two fields per channel): one query reads the whole
+  fleet instead of one per channel (a stand-in extension; the driver uses it only when the bench
+  file's ``channel_lists`` option says the instrument has it).
 - ``FAULt:INSert <kind>[,<value>]`` / ``FAULt:CLEar <kind>`` / ``FAULt?``: a stand-in extension a real
   17040 lacks, to inject the plant's pack faults: ISOLation, THERmal (value: internal heat in W),
   WELD (contactor welded), OPEN (contactor failed open), COMMs (BMS link lost), DRIFt (value: reported-SOC
@@ -46,6 +50,7 @@ from harness.sim.packs import InjectedFault, PackArray
 from harness.sim.plant import Plant
 from harness.sim.scpi import (
     Boolean,
+    ChannelList,
     Choice,
     CommandTable,
     ErrorCode,
@@ -152,6 +157,15 @@ _STORED: tuple[tuple[str, str, Integer | Number], ...] = (
 )
 """Channel settings: (pattern, ChannelSettings field, parameter). Those in :data:`_APPLIED` also act on
 the plant."""
+_MEASURED: dict[str, Callable[[PackArray], tuple[np.ndarray, ...]]] = {
+    "VOLTage": lambda packs: (packs.terminal_v,),
+    "CURRent": lambda packs: (packs.current_a,),
+    "POWer": lambda packs: (packs.power_w,),
+    "SOC": lambda packs: (packs.soc * 100.0,),
+    "STATe": lambda packs: (packs.fault.astype(np.int64), packs.contactor_closed.astype(np.int64)),
+}
+"""``MEASure:<name>?``: the pack's true values from the plant (not what its BMS reports), all packs."""
+
 _APPLIED: dict[str, Callable[[PackArray, int, float], None]] = {
     "capacity_ah": PackArray.set_capacity,
     "initial_soc_pct": lambda packs, pack, pct: packs.set_soc(pack, pct / 100.0),
@@ -234,14 +248,9 @@ class BatteryEmulator(StandIn):
             query_params=(_CURVE_NUMBER,),
         )
         table.add("PROTection:CLEar", setter=self._clear_protection)
-        for quantity, read in (
-            ("VOLTage", self._measured_voltage_v),
-            ("CURRent", self._measured_current_a),
-            ("POWer", self._measured_power_w),
-            ("SOC", self._measured_soc_pct),
-            ("STATe", self._state),
-        ):
-            table.add(f"MEASure:{quantity}?", query=read)
+        channels = (ChannelList(1, self.plant.packs.n, optional=True),)
+        for name, quantity in _MEASURED.items():
+            table.add(f"MEASure:{name}?", query=partial(self._measured, quantity), query_params=channels)
         table.add(
             "FAULt:INSert",
             setter=self._insert_fault,
@@ -328,21 +337,16 @@ class BatteryEmulator(StandIn):
     def _clear_protection(self) -> None:
         self.plant.packs.reset_faults(self._pack)
 
-    def _measured_voltage_v(self) -> float:
-        return float(self.plant.packs.terminal_v[self._pack])
+    def _measured(
+        self, quantity: Callable[[PackArray], tuple[np.ndarray, ...]], channels: tuple[int, ...] | None
+    ) -> list[float | int | bool]:
+        """``quantity``'s field(s) for the selected channel, or for every channel of the list, in its
+        order, the fields of one channel together."""
+        packs = self.plant.packs
+        chosen = [self._pack] if channels is None else [channel - 1 for channel in channels]
+        columns = [field[chosen].tolist() for field in quantity(packs)]
+        return [value for row in zip(*columns, strict=True) for value in row]
 
-    def _measured_current_a(self) -> float:
-        return float(self.plant.packs.current_a[self._pack])
-
-    def _measured_power_w(self) -> float:
-        return float(self.plant.packs.power_w[self._pack])
-
-    def _measured_soc_pct(self) -> float:
-        return float(self.plant.packs.soc[self._pack] * 100.0)
-
-    def _state(self) -> tuple[int, bool]:
-        packs, pack = self.plant.packs, self._pack
-        return int(packs.fault[pack]), bool(packs.contactor_closed[pack])
 
     def _insert_fault(self, kind: FaultKind, value: float | None) -> None:
         params = _fault_parameters(kind, value)
