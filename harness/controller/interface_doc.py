@@ -48,7 +48,7 @@ treats a controller as a box with two Modbus TCP faces:
    model {MICROGRID_MODEL_ID} at PDU address 40000 of unit 1, and one {PACK_REGISTERS}-register block
    per pack from address 0 ({PACKS_PER_UNIT} packs per unit id). On a lab bench it is the real PCS
    and BMS gateway; on a simulated bench a stand-in serves it. Every register is in
-   [register-map.md](register-map.md#pcsbms-face-unit-1-more-units-for-fleets-over-2500-packs).
+   [register-map.md](register-map.md#pcsbms-face-unit-1-more-units-for-fleets-over-{PACKS_PER_UNIT}-packs).
 2. **The controller's own face**, which the controller *serves* and the harness reads and commands
    through the `gridhil-controller` driver (`drivers/controller_link.py`). It is specified below.
 

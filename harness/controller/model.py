@@ -78,7 +78,8 @@ class BreakerCommand(Enum):
 
 @dataclass(frozen=True)
 class PackView:
-    """Every pack as its BMS reports it; arrays of shape (n,). SOC and SoH are fractions (0..1)."""
+    """Every pack as its BMS reports it; arrays of shape (n,). SOC and SoH are fractions (0..1); a pack's
+    energy now is ``soh x nameplate_wh`` (a mixed fleet's nameplates differ several-fold)."""
 
     soc: np.ndarray
     soh: np.ndarray
@@ -93,6 +94,8 @@ class PackView:
     discharge_limit_w: np.ndarray
     charge_limit_w: np.ndarray
     power_command_w: np.ndarray
+    nameplate_wh: np.ndarray
+    """Energy when new (capacity when new x nominal voltage), as the BMS reports it."""
 
     @property
     def n(self) -> int:

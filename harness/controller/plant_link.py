@@ -1,9 +1,10 @@
 """The controller's link to the plant: one :class:`PlantView` per read, :class:`Actions` written back.
 
 Everything goes through the PCS/BMS face (docs/register-map.md) over Modbus, with the face's documented
-layouts: the SunSpec models 701, 704, 802 and the vendor model 64900 on unit 1 at 40000, one 16-register block
-per pack from address 0, 2500 packs per unit id (pack ``i`` on unit ``1 + i // 2500``), and on each unit the
-per-pack command arrays from 50000 (one register per pack).
+layouts: the SunSpec models 701, 704, 802 and the vendor model 64900 on unit 1 at 40000, one 17-register block
+per pack from address 0, 2352 packs per unit id (pack ``i`` on unit ``1 + i // 2352``), and on each unit the
+per-pack command arrays from 50000 (one register per pack). The blocks carry every per-pack value the view
+holds, the nameplate energy included: it never changes, but reading it with the rest costs one register in 17.
 
 At :meth:`PlantLink.open` the SunSpec chain is walked once: the models are found by id, their lengths checked
 against the layouts this module decodes with, and their scale factors read (the face documents them as fixed).
@@ -130,6 +131,7 @@ _PACK_SCALED = {  # PackView field: (pack point, factor to the view's unit)
     "discharge_limit_w": ("WDisChaMax", 1.0),
     "charge_limit_w": ("WChaMax", 1.0),
     "power_command_w": ("WCmd", 1.0),
+    "nameplate_wh": ("WHRtg", 1.0),
 }
 _SIGNED_MISSING = -0x8000
 _UNSIGNED_MISSING = 0xFFFF
@@ -161,7 +163,7 @@ def _pack_column(raw: np.ndarray, name: str) -> np.ndarray:
 
 
 def _pack_view(raw: np.ndarray) -> PackView:
-    """Decode an (n, 16) array of pack blocks as registers."""
+    """Decode an (n, PACK_REGISTERS) array of pack blocks as registers."""
     scaled = {field: _pack_column(raw, name) * factor for field, (name, factor) in _PACK_SCALED.items()}
     return PackView(
         contactor_closed=raw[:, _PACK_OFFSET["ContSt"]] == face.Contactor.CLOSED,

@@ -24,6 +24,7 @@ from harness.controller.model import (
     ControllerMode,
     ControllerStatus,
     ModeRequest,
+    PackView,
     PcsControl,
     PcsState,
     PlantView,
@@ -67,9 +68,6 @@ class ControllerConfig:
     """A shortfall cap is released after the racks have stayed this long below it by the margin."""
     reserve_cap_gain: float = 0.2
     """Per cycle, the cap at the SOC reserve moves by this fraction of the fleet's discharge."""
-    fleet_nameplate_wh: float = 84e6
-    """Energy of the fleet when new (model 802 WHRtg); the face gives no per-pack nameplate, so each
-    pack is taken as an equal part of it. The default is the 63 MWh site at SoH 0.75."""
     share_step_w: float = 250e3
     """Per-pack commands are computed for the PCS power rounded up to this step, so that they change
     only when the power moves by a step, not every cycle (the plant treats them as weights)."""
@@ -86,7 +84,6 @@ class ControllerConfig:
             "grid_voltage_band_pu": self.grid_voltage_band_pu,
             "sync_timeout_s": self.sync_timeout_s,
             "planned_island_pcc_fraction": self.planned_island_pcc_fraction,
-            "fleet_nameplate_wh": self.fleet_nameplate_wh,
             "share_step_w": self.share_step_w,
             "pack_command_resolution_w": self.pack_command_resolution_w,
         }
@@ -113,6 +110,15 @@ class PackHealth:
     """Commanded open, yet the contactor still reads closed."""
     usable: np.ndarray
     """May carry power: contactor closed, not isolated, trusted, no fault."""
+
+
+def energy_wh(packs: PackView, fraction: np.ndarray) -> np.ndarray:
+    """Energy in ``fraction`` (of SOC, clipped at 0) of each pack: SoH x nameplate x fraction (Wh).
+
+    What a pack can give above its reserve (``fraction = SOC - reserve``) or take below full
+    (``1 - SOC``); the plant's packs hold ``SoH x nameplate`` from SOC 0 to 1.
+    """
+    return packs.soh * packs.nameplate_wh * np.clip(fraction, 0.0, None)
 
 
 def spread_w(total_w: float, weights: np.ndarray, limits_w: np.ndarray) -> np.ndarray:
@@ -398,14 +404,15 @@ class ReferenceController:
 
     def _share(self, total_w: float, view: PlantView, usable: np.ndarray, reserve_soc: float) -> np.ndarray:
         """Per-pack power (W, + discharge) adding up to ``total_w``, spread over the usable packs in
-        proportion to their available energy (discharge) or room (charge), each within its limit."""
+        proportion to their available energy, SoH x nameplate x (SOC - reserve) (discharge), or room,
+        SoH x nameplate x (1 - SOC) (charge), each within its limit: at a steady draw every pack then
+        reaches its reserve (or full) together, whatever its make."""
         packs = view.packs
-        nameplate_wh = self.config.fleet_nameplate_wh / max(packs.n, 1)
         if total_w >= 0:
             headroom, limits_w = packs.soc - reserve_soc, packs.discharge_limit_w
         else:
             headroom, limits_w = 1.0 - packs.soc, packs.charge_limit_w
-        weights = np.where(usable, packs.soh * nameplate_wh * np.clip(headroom, 0.0, None), 0.0)
+        weights = np.where(usable, energy_wh(packs, headroom), 0.0)
         limits_w = np.where(usable, np.clip(limits_w, 0.0, None), 0.0)
         return math.copysign(1.0, total_w) * spread_w(abs(total_w), weights, limits_w)
 
@@ -530,9 +537,8 @@ class ReferenceController:
     def _status(self, view: PlantView, commands: ControllerCommands, health: PackHealth) -> ControllerStatus:
         memory = self._memory
         packs = view.packs
-        nameplate_wh = self.config.fleet_nameplate_wh / max(packs.n, 1)
         trusted = ~health.isolated & ~health.stale
-        energy_wh = packs.soh * nameplate_wh * np.clip(packs.soc - commands.reserve_soc, 0.0, None)
+        above_reserve_wh = energy_wh(packs, packs.soc - commands.reserve_soc)
         return ControllerStatus(
             mode=memory.mode,
             heartbeat=memory.heartbeat,
@@ -540,7 +546,7 @@ class ReferenceController:
             packs_online=int((np.asarray(packs.contactor_closed, bool) & ~health.isolated).sum()),
             packs_isolated=int(health.isolated.sum()),
             fleet_soc=view.fleet_soc,
-            available_energy_wh=float(energy_wh[trusted].sum()),
+            available_energy_wh=float(above_reserve_wh[trusted].sum()),
             pcc_w=view.pcc_w,
             pcs_w=view.pcs_output_w,
             dispatch_w=memory.dispatch_w,

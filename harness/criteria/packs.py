@@ -1,16 +1,21 @@
-"""Pack criteria: what the pack manager must do about a pack the instruments see faulted.
+"""Pack criteria: what the pack manager must do about a pack the instruments see faulted, and how
+evenly it drains the fleet.
 
-Judged from the battery emulator's own view of each pack (``pack_fault`` and ``pack_isolated`` come
-from its channel state, not from the controller), so a controller that does not notice a fault, or
-trusts a BMS that stopped talking, cannot hide it.
+Judged from the battery emulator's own view of each pack (``pack_fault``, ``pack_isolated``,
+``pack_soc`` and ``pack_current_a`` come from its channels, not from the controller), so a controller
+that does not notice a fault, trusts a BMS that stopped talking, or misjudges a pack's energy cannot
+hide it.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
 from harness.criteria.signals import Window, evidence
-from harness.trace import PACK_FAULT, PACK_ISOLATED, Trace
+from harness.trace import PACK_CURRENT_A, PACK_FAULT, PACK_ISOLATED, PACK_SOC, Trace
 from harness.verdict import Verdict
 
 DEFAULT_ISOLATION_DEADLINE_S = 2.0
@@ -51,3 +56,62 @@ def fault_isolation(
         detail=f"pack {worst_pack} faulted at {worst_at:g} s stayed connected {worst_s:g} s",
         evidence=evidence(part, part.start_s, part.end_s, PACK_FAULT, PACK_ISOLATED),
     )
+
+
+DEFAULT_MIN_SHARING_RATIO = 0.8
+"""[A] The pack that reaches its reserve first stops discharging: its power moves to the others and the
+energy they still hold above their reserve waits on it. 0.8 lets the first pack fall 20 % short of the
+typical one: room for the plant's scatter (an energy-weighted split measures 0.96-1.0) and for SOC read
+to 0.01 % (docs/criteria.md), while splits blind to nameplate measure 0.17-0.32 on a mixed fleet."""
+DEFAULT_SHARING_RESERVE_SOC = 0.15
+"""The reference controller's default ``ReserveSoC``, as for ``soc_bounds``."""
+
+
+def sharing_balance(
+    trace: Trace,
+    *,
+    min_ratio: float = DEFAULT_MIN_SHARING_RATIO,
+    reserve_soc: float = DEFAULT_SHARING_RESERVE_SOC,
+    window: Window | None = None,
+) -> Verdict:
+    """The fleet drains evenly: every pack would reach ``reserve_soc`` about when the others do.
+
+    For every pack connected (``pack_isolated`` false) and discharging (``pack_current_a`` > 0) at every
+    sample of the window: its projected time to the reserve at its present rate, (SOC at the window's
+    end - ``reserve_soc``) / SOC fall rate, the rate being the least-squares slope of ``pack_soc`` over
+    the window (0 s for a pack already at the reserve, infinite for one whose SOC does not fall).
+    Measured: the shortest projected time over the median one (1.0 = perfectly even). A window where no
+    pack is connected and discharging throughout cannot be judged and fails.
+    """
+    part = trace if window is None else trace.window(*window)
+    connected = ~part.channel(PACK_ISOLATED).astype(bool).any(axis=0)
+    discharging = (part.channel(PACK_CURRENT_A) > 0.0).all(axis=0)
+    packs = np.flatnonzero(connected & discharging)
+    common: dict[str, Any] = {
+        "when": (part.start_s, part.end_s),
+        "reference": "[A] even drain by available energy (reference/domain.md §3.4 pack-manager baseline)",
+        "evidence": evidence(part, part.start_s, part.end_s, PACK_SOC, PACK_CURRENT_A),
+    }
+    if len(part) < 2 or not packs.size:
+        detail = "no pack connected and discharging throughout the window: nothing to judge"
+        return Verdict.at_least("sharing_balance", math.nan, min_ratio, "ratio", detail=detail, **common)
+    time_s = _time_to_reserve_s(part.t, part.channel(PACK_SOC)[:, packs], reserve_soc)
+    first = int(np.argmin(time_s))
+    shortest_s, median_s = float(time_s[first]), float(np.median(time_s))
+    ratio = shortest_s / median_s if median_s > 0.0 else math.nan  # inf / inf is NaN too: nothing falls
+    detail = (
+        f"pack {packs[first]} reaches {reserve_soc:g} SOC first, in {shortest_s:.4g} s at its present rate; "
+        f"median {median_s:.4g} s over {packs.size} packs"
+    )
+    return Verdict.at_least("sharing_balance", ratio, min_ratio, "ratio", detail=detail, **common)
+
+
+def _time_to_reserve_s(t: np.ndarray, soc: np.ndarray, reserve_soc: float) -> np.ndarray:
+    """Per column of ``soc`` (samples x packs): seconds to ``reserve_soc`` from the last sample at the
+    least-squares rate of fall; 0 at or below the reserve, infinite where SOC does not fall."""
+    centred_t = t - t.mean()
+    slope = centred_t @ (soc - soc.mean(axis=0)) / float(centred_t @ centred_t)
+    above = np.clip(soc[-1] - reserve_soc, 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        time_s = above / np.fmax(-slope, 0.0)
+    return np.where(above > 0.0, time_s, 0.0)

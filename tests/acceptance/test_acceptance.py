@@ -28,14 +28,11 @@ CAUGHT_BY: dict[str, tuple[str, tuple[str, ...]]] = {
     "ignores-pack-faults": ("isolation-fault-aged-fleet", ("fault_isolation",)),
     "no-power-cap": ("demand-beyond-capacity", ("itic[itic]", "load_served")),
     "no-reserve": ("unplanned-island-at-reserve", ("soc_bounds",)),
+    "equal-sharing": ("mixed-fleet-even-drain", ("sharing_balance",)),
 }
 """variant -> (the library sequence that catches it, the criteria its one bug makes fail there)."""
 
 BLIND_SPOTS = {
-    "equal-sharing": (
-        "the plant's converters keep every pack within its own limits and SOC only drifts apart over "
-        "hours at 0.06 C; a short sequence sees no difference on any criterion"
-    ),
     "trusts-stale-bms": (
         "contactor state and fault bits reach the controller over the PCS, not the BMS link, and the "
         "plant enforces a silent pack's true limits, so trusting its frozen data harms nothing a "

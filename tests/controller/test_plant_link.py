@@ -43,7 +43,8 @@ PCS_STATES = {
 HEARTBEAT_MODULUS = 65535
 PACK_POWERS_W = np.linspace(-50e3, 60e3, PACKS)
 """Per-pack power commands on the 100 W steps of the register."""
-POWER_ARRAY, CONTACTOR_ARRAY = 50_000, 52_500
+PACKS_PER_UNIT = 2352
+POWER_ARRAY, CONTACTOR_ARRAY = 50_000, 52_352
 """The face's per-pack command arrays (docs/register-map.md): a unit's k-th pack at base + k."""
 MAX_WRITE = 123
 
@@ -116,6 +117,7 @@ def assert_view_is_the_plant(view: PlantView, bench: SimBench) -> None:
             "cell_v_max": (packs.cell_v_max, 0.5e-3),
             "discharge_limit_w": (discharge_w, 50.0),
             "charge_limit_w": (charge_w, 50.0),
+            "nameplate_wh": (packs.fleet.nameplate_wh, 5.0),
         }
         for field, (truth, tolerance) in expected_packs.items():
             np.testing.assert_allclose(
@@ -175,6 +177,18 @@ def test_view_matches_the_plant_through_an_island_and_the_grid_coming_back(bench
     assert_view_is_the_plant(drifting, bench)
 
 
+def test_the_view_carries_each_packs_nameplate_energy(bench, link):
+    """The default mix has makes of 24 to 100 kWh: a pack's energy is SoH x its own nameplate."""
+    view = link.read()
+    with bench.lock:
+        fleet = bench.plant.packs.fleet
+        np.testing.assert_allclose(view.packs.nameplate_wh, fleet.nameplate_wh, rtol=0, atol=5.0)
+        np.testing.assert_allclose(
+            view.packs.soh * view.packs.nameplate_wh, fleet.usable_wh, rtol=1e-3, atol=0
+        )
+    assert np.ptp(view.packs.nameplate_wh) > 30e3
+
+
 def test_a_pack_whose_bms_link_is_lost_reads_stale_while_the_others_move_on(bench, link):
     lost = 4
     link.apply(Actions(control=PcsControl.POWER, dispatch_w=1.0e6), link.read())
@@ -212,14 +226,20 @@ def test_a_fleet_beyond_one_unit_is_read_and_commanded_on_every_unit(written):
             assert np.flatnonzero(~bench.plant.packs.contactor_closed).tolist() == [5, 2550]
         assert [(request.unit, request.address) for request in written] == [
             (1, CONTACTOR_ARRAY + 5),
-            (2, CONTACTOR_ARRAY + 50),
+            (2, CONTACTOR_ARRAY + 2550 - PACKS_PER_UNIT),
         ]
 
         written.clear()
         power = np.arange(2600) * 100.0 + 100.0  # every pack's command changes
         link.apply(Actions(pack_power_w=power), view)
         sizes = [(request.unit, len(request.registers)) for request in written]
-        assert sizes == [(1, MAX_WRITE)] * 20 + [(1, 2500 - 20 * MAX_WRITE), (2, 100)]  # the fewest requests
+        on_2 = 2600 - PACKS_PER_UNIT
+        assert sizes == (  # the fewest requests on each unit
+            [(1, MAX_WRITE)] * 19
+            + [(1, PACKS_PER_UNIT - 19 * MAX_WRITE)]
+            + [(2, MAX_WRITE)] * 2
+            + [(2, on_2 - 2 * MAX_WRITE)]
+        )
         np.testing.assert_array_equal(link.read().packs.power_command_w, power)
 
 

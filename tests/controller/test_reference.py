@@ -44,6 +44,7 @@ PACK_DEFAULTS: dict[str, object] = {
     "discharge_limit_w": 100e3,
     "charge_limit_w": 50e3,
     "power_command_w": 0.0,
+    "nameplate_wh": 75e3,
 }
 VIEW_DEFAULTS: dict[str, object] = {
     "pcs_state": PcsState.GRID_FOLLOWING,
@@ -195,12 +196,16 @@ def test_heartbeat_counts_every_cycle_and_wraps():
 
 
 def test_status_reports_the_plant_and_the_fleet():
-    packs = pack_view(soc=[0.15, 0.55, 0.95, 0.6], soh=[0.8, 0.8, 0.5, 0.9], contactor_closed=[1, 1, 1, 0])
-    config = ControllerConfig(fleet_nameplate_wh=400e3)
-    _, status = Loop(ReferenceController(config)).step(plant_view(packs, fleet_soc=0.56))
+    packs = pack_view(
+        soc=[0.15, 0.55, 0.95, 0.6],
+        soh=[0.8, 0.8, 0.5, 0.9],
+        nameplate_wh=[100e3, 24e3, 60e3, 75e3],
+        contactor_closed=[1, 1, 1, 0],
+    )
+    _, status = loop().step(plant_view(packs, fleet_soc=0.56))
     assert (status.fleet_soc, status.pcc_w, status.pcs_w) == (0.56, 100e3, 200e3)
     assert (status.packs_online, status.packs_isolated) == (3, 0)
-    expected_wh = 100e3 * (0.8 * 0.0 + 0.8 * 0.4 + 0.5 * 0.8 + 0.9 * 0.45)
+    expected_wh = 100e3 * 0.8 * 0.0 + 24e3 * 0.8 * 0.4 + 60e3 * 0.5 * 0.8 + 75e3 * 0.9 * 0.45
     assert status.available_energy_wh == pytest.approx(expected_wh)
 
 
@@ -246,6 +251,49 @@ def test_islanded_packs_share_by_energy_above_reserve_and_strong_ones_are_not_dr
     assert power[0] / power[1] == pytest.approx(0.9 / 0.6, rel=0.01)  # same SOC: by SoH
     assert power[0] / power[2] == pytest.approx(0.5 / 0.25, rel=0.01)  # same SoH: by energy above reserve
     assert power[3] == 0.0  # at the reserve
+
+
+def test_packs_share_by_energy_so_twice_the_nameplate_takes_twice_the_power():
+    packs = pack_view(
+        soc=0.6,
+        soh=0.8,
+        nameplate_wh=[24e3, 48e3, 100e3, 100e3],
+        discharge_limit_w=400e3,
+        charge_limit_w=400e3,
+    )
+    view = plant_view(packs, **ISLANDED, pcs_output_w=450e3)
+    power = loop().step(view)[0].pack_power_w
+    assert power[1] / power[0] == pytest.approx(2.0, rel=0.01)
+    assert power[2] / power[0] == pytest.approx(100 / 24, rel=0.01)
+    charging = loop().step(plant_view(replace(packs, soc=np.full(4, 0.4)), pcs_output_w=-200e3))[0]
+    assert charging.pack_power_w[1] / charging.pack_power_w[0] == pytest.approx(2.0, rel=0.01)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    packs=st.lists(
+        st.tuples(
+            st.floats(0.2, 0.95), st.floats(0.55, 0.92), st.sampled_from([24e3, 40e3, 60e3, 75e3, 100e3])
+        ),
+        min_size=2,
+        max_size=12,
+    ),
+    power_w=st.floats(50e3, 2e6),
+)
+def test_uncapped_shares_empty_every_pack_to_the_reserve_together(packs, power_w):
+    """Share / available energy is the same for every pack (to the commands' 100 W steps): at a steady draw
+    all reach the reserve at once."""
+    soc, soh, nameplate_wh = (np.array(column) for column in zip(*packs, strict=True))
+    view = plant_view(
+        pack_view(len(packs), soc=soc, soh=soh, nameplate_wh=nameplate_wh, discharge_limit_w=3e6),
+        **ISLANDED,
+        pcs_output_w=power_w,
+    )
+    power = loop().step(view)[0].pack_power_w
+    available_wh = soh * nameplate_wh * (soc - 0.15)
+    fraction = available_wh / available_wh.sum()
+    steps_w = 100.0 + 50.0 * len(packs) * fraction  # a pack's own rounding, and its part of everyone's
+    assert np.all(np.abs(power - power.sum() * fraction) <= steps_w)
 
 
 def test_a_pack_at_its_limit_hands_the_rest_to_the_others():

@@ -1,9 +1,9 @@
 """The plant's PCS/BMS face: the only way a controller under test reads and commands the plant.
 
 Unit 1 serves a SunSpec image at 40000 (models 1, 701, 704, 802 and the vendor model 64900, layouts in
-:mod:`harness.sim.standins.sunspec_models`) and, below it, one 16-register block per pack. Pack ``i`` lives on
-unit ``1 + i // 2500`` at PDU address ``16 * (i % 2500)``: 2500 packs fill addresses 0-39999 exactly. Units 2
-and up carry the blocks of their packs and, at 40000, a SunSpec image with model 1 only.
+:mod:`harness.sim.standins.sunspec_models`) and, below it, one 17-register block per pack. Pack ``i`` lives on
+unit ``1 + i // 2352`` at PDU address ``17 * (i % 2352)``: as many whole blocks as fit below 40000 (0-39983).
+Units 2 and up carry the blocks of their packs and, at 40000, a SunSpec image with model 1 only.
 
 Every unit also serves its packs' commands and status as arrays of one register per pack from 50000 (power
 command, contactor command, status: :data:`PACK_ARRAY_POINTS`), so that a controller commands 123 packs per
@@ -32,6 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from harness.sim.modbus import (
+    SUNSPEC_BASE_ADDRESS,
     Access,
     ExceptionCode,
     ModbusError,
@@ -85,8 +86,6 @@ from harness.sim.standins.sunspec_models import (
 )
 
 FACE_UNIT = 1
-PACKS_PER_UNIT = 2500
-PACK_REGISTERS = 16
 MANUFACTURER = "gridhil"
 FACE_MODEL_NAME = "PCS-BMS-SIM"
 FACE_SERIAL = "SIM-PCS-0001"
@@ -151,9 +150,20 @@ PACK_LAYOUT: tuple[Point, ...] = (
         value=Act.NONE,
         description="write 1: clear the pack's latched faults (the contactor stays open); 0 no-op; reads 0",
     ),
+    Point(
+        "WHRtg",
+        T.UINT16,
+        units="Wh",
+        scale_factor=1,
+        description="nameplate energy, as reported: capacity when new x nominal voltage (24-100 kWh in the "
+        "reference fleet's makes); 10 Wh steps, up to 655 kWh",
+    ),
 )
-"""The block of one pack, one register per point, in address order (offset = position)."""
-assert sum(point.size for point in PACK_LAYOUT) == PACK_REGISTERS
+"""The block of one pack, one register per point, in address order (offset = position). ``WHRtg`` comes last
+so that the offsets of the points before it, and the three contiguous command registers, stay as they were."""
+PACK_REGISTERS = sum(point.size for point in PACK_LAYOUT)
+PACKS_PER_UNIT = SUNSPEC_BASE_ADDRESS // PACK_REGISTERS
+"""Whole pack blocks below the SunSpec image: 2352 of 17 registers (addresses 0-39983)."""
 
 _RAW_LIMITS = {
     T.INT16: (-32767, 32767, -32768),
@@ -177,7 +187,7 @@ def pack_block_map(lock: threading.RLock | None = None) -> RegisterMap:
 # ----------------------------------------------------------------------------- the per-pack arrays
 
 POWER_ARRAY = 50_000
-"""PDU address of the power command array: the k-th pack of a unit (pack ``i``, ``k = i mod 2500``) at
+"""PDU address of the power command array: the k-th pack of a unit (pack ``i``, ``k = i mod 2352``) at
 ``POWER_ARRAY + k``. Well clear of the SunSpec chain at 40000, which ends at 40394 on unit 1."""
 CONTACTOR_ARRAY = POWER_ARRAY + PACKS_PER_UNIT
 STATUS_ARRAY = CONTACTOR_ARRAY + PACKS_PER_UNIT
@@ -351,7 +361,7 @@ class _PackWrite:
 
 
 class PackBlocks:
-    """The blocks of packs ``first .. first + count - 1`` at addresses ``0 .. 16 * count - 1``.
+    """The blocks of packs ``first .. first + count - 1`` at addresses ``0 .. 17 * count - 1``.
 
     Reads are encoded for all requested packs at once (numpy, no Python per pack).
     """
@@ -423,6 +433,7 @@ class PackBlocks:
             "WCmd": self._commands.power_w[window],
             "ContCmd": self._commands.contactor[window],
             "FltRst": np.zeros(high - low),
+            "WHRtg": packs.fleet.nameplate_wh[window],
         }
 
 
@@ -954,7 +965,7 @@ def _float(value: Value) -> float:
 
 
 def face_maps(plant: Plant, lock: threading.RLock, commands: PackCommands) -> dict[int, FaceUnitMap]:
-    """Unit id -> map: unit 1 with the full SunSpec image, one more unit per further 2500 packs.
+    """Unit id -> map: unit 1 with the full SunSpec image, one more unit per further 2352 packs.
 
     Reads the plant (to learn which values its block getters return): call it holding ``lock``.
     """

@@ -80,9 +80,9 @@ SunSpec models 1 (common), 701 (DER AC measurement, at the PCS terminals), 704 (
 (the fleet as one battery bank) and the vendor model 64900 (microgrid: PCS mode, PCC breaker, sync
 check, black start, PCS units, pack sharing); and, from address 0, one {PACK_REGISTERS}-register block
 per pack. Pack i lives on unit {FACE_UNIT} + i // {PACKS_PER_UNIT} at PDU address {PACK_REGISTERS} x
-(i mod {PACKS_PER_UNIT}): {PACKS_PER_UNIT} packs fill addresses 0-39999 exactly. Units 2 and up carry
-the blocks of their packs and, at 40000, a SunSpec image with model 1 only (serial number suffixed
-`-U<unit>`).
+(i mod {PACKS_PER_UNIT}): the {PACKS_PER_UNIT} whole blocks that fit below 40000 (addresses
+0-{PACKS_PER_UNIT * PACK_REGISTERS - 1}). Units 2 and up carry the blocks of their packs and, at 40000, a
+SunSpec image with model 1 only (serial number suffixed `-U<unit>`).
 
 Model 704's active power setpoint (`WSetEna`, `WSetMod`, `WSet` / `WSetPct`, capped by `WMaxLimPct`
 when `WMaxLimPctEna` is 1) is the PCS dispatch it follows while grid-following; with `WSetEna` 0 the

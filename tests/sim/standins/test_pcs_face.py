@@ -29,7 +29,8 @@ from tests.sim.standins import SunSpecClient, connect, identity_of, run, scaled,
 FACE_PLANT = PlantConfig(packs=12, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
 RATED_W = 1.2e6
 NOMINAL_LL_V = 480.0
-PACKS_PER_UNIT = 2500
+PACKS_PER_UNIT = 2352
+"""Whole 17-register blocks below the SunSpec image at 40000."""
 BIG_FLEET = 2600
 
 DER_MEASURE, DER_CONTROL, BATTERY, MICROGRID, PACK = 701, 704, 802, 64900, 0
@@ -66,15 +67,16 @@ OFFSETS: dict[int, dict[str, int]] = {
     PACK: {
         "SoC": 0, "SoH": 1, "V": 2, "A": 3, "Tmp": 4, "CellVMin": 5, "CellVMax": 6, "ContSt": 7, "Flt": 8,
         "Hb": 9, "WDisChaMax": 10, "WChaMax": 11, "W": 12, "WCmd": 13, "ContCmd": 14, "FltRst": 15,
+        "WHRtg": 16,
     },
 }  # fmt: skip
 PACK_SCALING = {  # name: (signed, exponent)
     "SoC": (False, -2), "SoH": (False, -2), "V": (False, -1), "A": (True, -1), "Tmp": (True, -1),
     "CellVMin": (False, -3), "CellVMax": (False, -3), "WDisChaMax": (False, 2), "WChaMax": (False, 2),
-    "W": (True, 2), "WCmd": (True, 2),
+    "W": (True, 2), "WCmd": (True, 2), "WHRtg": (False, 1),
 }  # fmt: skip
-PACK_REGISTERS = 16
-POWER_ARRAY, CONTACTOR_ARRAY, STATUS_ARRAY = 50_000, 52_500, 55_000
+PACK_REGISTERS = 17
+POWER_ARRAY, CONTACTOR_ARRAY, STATUS_ARRAY = 50_000, 52_352, 54_704
 """The per-pack arrays: a unit's k-th pack at base + k."""
 STATUS_CONTACTOR = 1 << 8
 
@@ -453,7 +455,8 @@ INVALID = [
     (PACK, "FltRst", [2], 3),
     (PACK, "SoC", [0], 2),
     (PACK, "WCmd", [100, 5], 3),  # WCmd fine, ContCmd not: all-or-nothing
-    (PACK, "FltRst", [1, 0], 2),  # runs into the next pack's read-only SoC
+    (PACK, "FltRst", [1, 0], 2),  # runs into the pack's read-only WHRtg
+    (PACK, "WHRtg", [5000], 2),
 ]
 
 
@@ -514,6 +517,7 @@ def assert_block_reports(values: dict[str, float], plant: Plant, pack: int) -> N
         "WDisChaMax": (discharge_w[pack], 50.0),
         "WChaMax": (charge_w[pack], 50.0),
         "W": (packs.reported_v[pack] * packs.reported_current_a[pack], 50.0),
+        "WHRtg": (packs.fleet.nameplate_wh[pack], 5.0),
     }
     for name, (value, tolerance) in expected.items():
         assert values[name] == pytest.approx(value, abs=tolerance + 1e-9), name
@@ -527,6 +531,21 @@ def test_first_and_last_pack_blocks_report_what_their_bms_reports(face, plant, l
         assert_block_reports(pack_values(face.wire, pack * PACK_REGISTERS), plant, pack)
     assert plant.packs.reported_current_a[last] > 0  # the packs discharge: the numbers say something
     assert face.wire.read_error(plant.packs.n * PACK_REGISTERS) == 2
+
+
+def test_each_pack_block_reports_its_nameplate_energy_to_10_wh(lock):
+    """A mixed fleet's packs differ several-fold in energy; 5 to 150 kWh reads at 10 Wh resolution."""
+    nominal_v = uniform_fleet(1).nominal_voltage_v[0]
+    nameplate_wh = np.array([5_000.0, 23_814.0, 77_777.0, 98_496.0, 150_000.0])
+    plant = Plant.build(FACE_PLANT, fleet=uniform_fleet(5, capacity_new_ah=nameplate_wh / nominal_v))
+    with PcsFace(plant, lock) as standin, connect(standin.resource) as wire:
+        raw = [wire.read(pack * PACK_REGISTERS + OFFSETS[PACK]["WHRtg"], 1)[0] for pack in range(5)]
+        with lock:
+            plant.packs.inject(InjectedFault.BMS_COMMS_LOSS, 2)
+            plant.step(0.5)
+        silent = pack_values(wire, 2 * PACK_REGISTERS)["WHRtg"]
+    assert raw == [500, 2381, 7778, 9850, 15000]
+    assert silent == pytest.approx(77_780.0)  # a silent BMS keeps reporting it
 
 
 def test_pack_commands_act_on_that_pack_only(face, plant, lock):
@@ -571,7 +590,7 @@ def test_comms_lost_pack_freezes_while_the_true_pack_moves(face, plant, lock):
     assert after["Hb"] > moving["Hb"] and after["SoC"] < moving["SoC"]
 
 
-def test_fleet_over_2500_packs_continues_on_unit_2(lock):
+def test_fleet_over_2352_packs_continues_on_unit_2(lock):
     plant = build_plant(BIG_FLEET)
     with PcsFace(plant, lock) as standin, connect(standin.resource) as unit_1:
         with lock:
@@ -592,15 +611,15 @@ def test_fleet_over_2500_packs_continues_on_unit_2(lock):
         ):
             address = (pack % PACKS_PER_UNIT) * PACK_REGISTERS
             assert_block_reports(pack_values(wire, address), plant, pack)
-        straddle = unit_1.read((PACKS_PER_UNIT - 1) * PACK_REGISTERS, PACK_REGISTERS + 2)
-        assert straddle[-2:] == [0x5375, 0x6E53]
+        assert len(unit_1.read((PACKS_PER_UNIT - 1) * PACK_REGISTERS, PACK_REGISTERS)) == PACK_REGISTERS
+        assert unit_1.read_error(PACKS_PER_UNIT * PACK_REGISTERS, 16) == 2  # the gap below 40000
         assert unit_2.read_error((BIG_FLEET - PACKS_PER_UNIT) * PACK_REGISTERS) == 2
         assert SunSpecClient(unit_1.client, 3).read_error(0) == 0x0B
         assert unit_2.write((2550 - PACKS_PER_UNIT) * PACK_REGISTERS + 14, [0]) is None
         assert not plant.packs.contactor_closed[2550] and plant.packs.contactor_closed[50]
 
         assert unit_1.read(CONTACTOR_ARRAY - 2, 4) == [0, 0, 1, 1]  # a full unit's arrays meet
-        assert unit_1.write(CONTACTOR_ARRAY - 1, [5, 0]) is None  # pack 2499's power, pack 0's contactor
+        assert unit_1.write(CONTACTOR_ARRAY - 1, [5, 0]) is None  # pack 2351's power, pack 0's contactor
         assert unit_2.write(POWER_ARRAY + 2551 - PACKS_PER_UNIT, [7]) is None
         assert unit_2.read(STATUS_ARRAY + 2550 - PACKS_PER_UNIT, 2) == [0, STATUS_CONTACTOR]
         assert unit_2.read_error(POWER_ARRAY + BIG_FLEET - PACKS_PER_UNIT) == 2
