@@ -76,7 +76,7 @@ def test_bench_file_names_every_role_and_the_pcs_face(bench):
     for role in ROLES:
         table = parsed["roles"][role.name]
         assert (table["driver"], table["resource"]) == (role.driver, bench.resources[role.name])
-    assert parsed["roles"]["battery"]["options"] == {"channel_lists": True}, "the stand-in takes channel lists"
+    assert parsed["roles"]["battery"]["options"] == {"channel_lists": True}, "it takes channel lists"
     assert parsed["bench"]["racks_rated_w"] == bench.plant.load.rated_w
     assert parsed["roles"]["controller"]["resource"] == "modbus+tcp://127.0.0.1:15020/1"
     assert parsed["sim"]["pcs"] == bench.pcs_face.resource
