@@ -72,6 +72,7 @@ class EnableCommand(IntEnum):
 
     ENABLE = 1
     STOP = 2
+    RESTART = 3
 
 
 ACT = 1
@@ -184,6 +185,11 @@ class ControllerLink(ModbusDriver):
     def stop(self) -> None:
         """Ask the controller to stop: it stops commanding the plant (see docs/controller-interface.md)."""
         self._write("EnableCmd", EnableCommand.STOP)
+
+    def restart(self) -> None:
+        """Restart the controller (a watchdog reset, a software update): it drops its state and comes
+        back after its boot time, its set-points kept; meanwhile nothing commands the plant."""
+        self._write("EnableCmd", EnableCommand.RESTART)
 
     def planned_island(self) -> None:
         """Ask for a planned island: the controller zeroes the PCC flow, then opens the breaker."""

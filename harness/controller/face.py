@@ -63,6 +63,7 @@ class EnableCommand(IntEnum):
     NONE = 0
     ENABLE = 1
     STOP = 2
+    RESTART = 3
 
 
 class PendingBit(IntFlag):
@@ -111,7 +112,8 @@ def controller_model() -> Model:
                 access=RW,
                 validator=OneOf.members(EnableCommand),
                 value=EnableCommand.NONE,
-                description="write 1: enable, 2: stop (the controller stops commanding the plant); reads 0",
+                description="write 1: enable, 2: stop (the controller stops commanding the plant), "
+                "3: restart (state dropped, back after its boot time, the plant left as it is); reads 0",
             ),
             Point(
                 "IslandCmd",
@@ -202,6 +204,8 @@ def _enable(commands: ControllerCommands, value: Value) -> None:
         commands.enabled = True
     elif value == EnableCommand.STOP:
         commands.enabled = False
+    elif value == EnableCommand.RESTART:
+        commands.restart_requested = True
 
 
 def _request(commands: ControllerCommands, attribute: str) -> Callable[[Value], None]:

@@ -177,6 +177,7 @@ class ControllerCommands:
     enabled: bool = True
     planned_island_requested: bool = False
     reconnect_requested: bool = False
+    restart_requested: bool = False
     dispatch_w: float = 0.0
     grid_ramp_w_per_s: float = 120e3
     reserve_soc: float = 0.15

@@ -4,6 +4,11 @@
 harness calls it in lock-step with the plant, between plant steps on the one virtual clock; as its
 own process (``gridhil controller``) :meth:`ControllerRunner.run_realtime` calls it every period on
 the wall clock.
+
+A restart (``EnableCmd`` 3) plays a controller rebooting: for ``boot_s`` the cycles do nothing (the
+plant is not read or commanded; the face publishes a stopped controller whose heartbeat does not move),
+then a new controller of the same kind, with no memory of the old one, takes over with the commands
+(set-points) as they were.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from harness.controller.plant_link import PlantLink
 from harness.controller.reference import ReferenceController
 from harness.lifecycle import Lifecycle
 
+DEFAULT_BOOT_S = 3.0
+"""How long a restarted controller takes to come back (an embedded controller's reboot)."""
+
 
 class ControllerRunner(Lifecycle):
     """A controller wired to the plant's PCS/BMS face and serving its own face."""
@@ -30,8 +38,11 @@ class ControllerRunner(Lifecycle):
         *,
         face_host: str = "127.0.0.1",
         face_port: int = 0,
+        boot_s: float = DEFAULT_BOOT_S,
     ) -> None:
         self.controller = controller
+        self.boot_s = boot_s
+        self._booting_until_s: float | None = None
         self.lock = threading.RLock()
         self.status = ControllerStatus()
         self.commands = ControllerCommands()
@@ -65,6 +76,8 @@ class ControllerRunner(Lifecycle):
 
     def cycle(self, now_s: float) -> ControllerStatus:
         """One control cycle at controller time ``now_s``."""
+        if self._booting(now_s):
+            return self.status
         view = self.link.read()
         with self.lock:
             commands = replace(self.commands)
@@ -75,6 +88,22 @@ class ControllerRunner(Lifecycle):
         with self.lock:
             self.status = status
         return status
+
+    def _booting(self, now_s: float) -> bool:
+        """Whether a restart keeps this cycle idle; a requested restart starts one, a finished one
+        puts a fresh controller in place."""
+        with self.lock:
+            if self.commands.restart_requested:
+                self.commands.restart_requested = False
+                self._booting_until_s = now_s + self.boot_s
+                self.status = ControllerStatus()
+        if self._booting_until_s is None:
+            return False
+        if now_s < self._booting_until_s:
+            return True
+        self._booting_until_s = None
+        self.controller = type(self.controller)(self.controller.config)
+        return False
 
     def run_realtime(self, stop: threading.Event) -> None:
         """Cycle every period on the wall clock until ``stop`` is set; a late cycle is not repeated."""

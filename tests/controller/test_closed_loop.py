@@ -103,6 +103,30 @@ def test_the_published_face_reads_through_the_controller_link(loop_for):
     assert second.packs_online == SMALL.packs
 
 
+def test_a_restart_asked_through_the_face_idles_for_the_boot_time_then_takes_over_the_island(loop_for):
+    loop = loop_for()
+    plant = loop.plant
+    plant.grid.outage(at=plant.t + 0.05)
+    loop.run_until(plant.t + 2.0)
+    old = loop.runner.controller
+    link = ControllerLink(DriverConfig("controller", loop.runner.face_resource)).open()
+    try:
+        link.restart()
+        loop.run_until(plant.t + 1.0)
+        booting = link.status()
+        assert booting.mode == ControllerMode.STOPPED
+        loop.run_until(plant.t + 1.0)
+        assert link.status().heartbeat == booting.heartbeat, "nothing cycles while it boots"
+        assert loop.runner.controller is old
+        loop.run_until(plant.t + loop.runner.boot_s)
+        back = link.status()
+    finally:
+        link.close()
+    assert loop.runner.controller is not old and type(loop.runner.controller) is type(old)
+    assert back.mode == ControllerMode.ISLANDED and back.heartbeat > 0
+    assert not plant.pcc.closed and plant.load.drop_count == 0, "the PCS held the island meanwhile"
+
+
 def test_never_island_variant_lets_the_racks_drop(loop_for):
     loop = loop_for("never-island")
     plant = loop.plant

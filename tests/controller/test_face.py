@@ -331,7 +331,7 @@ def test_command_registers_read_back_zero_and_zero_is_a_no_op(controller, client
 @pytest.mark.parametrize(
     ("point", "registers", "code"),
     [
-        ("EnableCmd", [3], ILLEGAL_DATA_VALUE),
+        ("EnableCmd", [4], ILLEGAL_DATA_VALUE),
         ("IslandCmd", [2], ILLEGAL_DATA_VALUE),
         ("ReconnectCmd", [0xFFFF], ILLEGAL_DATA_VALUE),
         ("DispatchW", encode(PointType.INT32, 1_000_000_001), ILLEGAL_DATA_VALUE),
