@@ -59,7 +59,12 @@ class ControllerConfig:
     """Frequency offset that sweeps the island's phase past the grid's while waiting to close."""
     sync_timeout_s: float = 60.0
     planned_island_pcc_fraction: float = 0.02
-    """A planned island opens the breaker once |PCC power| is below this fraction of the PCS rating."""
+    """A planned island opens the breaker once |PCC power| is below this fraction of the PCS rating
+    and below what the grid ramp limit allows in ``planned_island_open_step_s``."""
+    planned_island_open_step_s: float = 0.1
+    """Opening drops the PCC flow to zero at once: that step is kept to what the grid ramp moves in
+    this long (one control period), so opening continues the ramp rather than stepping (at 12 MW, 2 %
+    of the rating alone would be a 240 kW step)."""
     bus_sag_pu: float = 0.95
     """Islanded bus voltage below this is a sign that the racks want more than the fleet gives."""
     cap_margin_fraction: float = 0.05
@@ -84,6 +89,7 @@ class ControllerConfig:
             "grid_voltage_band_pu": self.grid_voltage_band_pu,
             "sync_timeout_s": self.sync_timeout_s,
             "planned_island_pcc_fraction": self.planned_island_pcc_fraction,
+            "planned_island_open_step_s": self.planned_island_open_step_s,
             "share_step_w": self.share_step_w,
             "pack_command_resolution_w": self.pack_command_resolution_w,
         }
@@ -320,7 +326,11 @@ class ReferenceController:
         actions.voltage_setpoint_pu = self.config.nominal_voltage_pu
         wanted = view.pcs_output_w + view.pcc_w if memory.planned_island else commands.dispatch_w
         actions.dispatch_w = self._clamp_dispatch_w(wanted, view, commands)
-        near_zero_w = self.config.planned_island_pcc_fraction * view.pcs_rated_w
+        config = self.config
+        near_zero_w = min(
+            config.planned_island_pcc_fraction * view.pcs_rated_w,
+            commands.grid_ramp_w_per_s * config.planned_island_open_step_s,
+        )
         if memory.planned_island and abs(view.pcc_w) < near_zero_w:
             actions.breaker = BreakerCommand.OPEN
 

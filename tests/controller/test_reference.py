@@ -538,7 +538,7 @@ def test_planned_island_zeroes_the_pcc_first_then_opens_and_stays_islanded_until
     assert actions.dispatch_w == pytest.approx(350e3) and actions.breaker is None
     actions, _ = run.step(plant_view(pcs_output_w=340e3, pcc_w=25e3))
     assert actions.breaker is None, "2.5 % of the rating is not near zero yet"
-    actions, status = run.step(plant_view(pcs_output_w=345e3, pcc_w=-15e3))
+    actions, status = run.step(plant_view(pcs_output_w=345e3, pcc_w=-8e3))
     assert actions.breaker is BreakerCommand.OPEN and status.mode is ControllerMode.TRANSITIONING
     waiting = run.run(plant_view(**GRID_BACK), 1.5)
     assert all(status.mode is ControllerMode.ISLANDED for _, status in waiting)
@@ -548,6 +548,18 @@ def test_planned_island_zeroes_the_pcc_first_then_opens_and_stays_islanded_until
     assert run.commands.reconnect_requested is False
     assert status.mode is ControllerMode.TRANSITIONING
     assert actions.breaker is BreakerCommand.CLOSE_WITH_SYNC_CHECK
+
+
+def test_a_large_plant_opens_only_once_the_step_fits_the_grid_ramp_limit():
+    """At 12 MW, 2 % of the rating is 240 kW: opening there would step the grid; it opens once the
+    flow is within one control period of its 120 kW/s ramp (12 kW)."""
+    run = loop()
+    run.commands.planned_island_requested = True
+    large = {"pcs_rated_w": 12e6, "pcs_output_w": 3e6}
+    actions, _ = run.step(plant_view(**large, pcc_w=100e3))
+    assert actions.breaker is None, "100 kW is under 2 % of 12 MW but a step of 0.8 s of the ramp"
+    actions, _ = run.step(plant_view(**large, pcc_w=10e3))
+    assert actions.breaker is BreakerCommand.OPEN
 
 
 def test_planned_island_dispatch_respects_the_fleet_limit():
