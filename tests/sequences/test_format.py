@@ -318,3 +318,13 @@ def test_criteria_names_are_the_documented_constant():
     text = DOC.read_text(encoding="utf-8")
     for name in CRITERIA_NAMES:
         assert f"`{name}`" in text
+
+
+def test_the_documented_library_table_is_the_library():
+    """docs/sequences.md lists each library sequence once, in the folder (group) it lives in."""
+    on_disk = {path.stem: path.parent.name for path in LIBRARY.rglob("*.toml")}
+    groups = "|".join(sorted(set(on_disk.values())))
+    rows = re.findall(rf"^\| `([a-z0-9-]+)` \| ({groups}) \|", DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    assert sorted(name for name, _ in rows) == sorted(on_disk)
+    assert {name: group for name, group in rows} == on_disk
+    assert sorted(load_library(LIBRARY)) == sorted(on_disk), "each library file is named after its id"
