@@ -10,9 +10,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from harness import check_command, controller_command, plant_demo, report_command, run_command, sim_command
+from harness import (
+    check_command,
+    controller_command,
+    fuzz_command,
+    plant_demo,
+    report_command,
+    run_command,
+    sim_command,
+)
 
-SUBCOMMANDS = (plant_demo, sim_command, check_command, controller_command, run_command, report_command)
+SUBCOMMANDS = (
+    plant_demo,
+    sim_command,
+    check_command,
+    controller_command,
+    run_command,
+    report_command,
+    fuzz_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Run one sequence on a bench and judge it: :func:`run_sequence`.
+"""Run one sequence on a bench and judge it: :func:`run_sequence`; or run it as it goes,
+:class:`RunSession` (:func:`open_session`), adding steps while the clock runs (the fuzzer does).
 
 **On the simulated bench** (the default) a run builds the plant the sequence's ``[initial]`` describes
 (fleet drawn and aged, SOC, racks' profile, PV, grid), starts every stand-in and the controller (the
@@ -27,18 +28,20 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from drivers.errors import InstrumentRejected
+from drivers.yokogawa_wt import PowerAnalyzer
 from harness.actions import Action, standard_catalogue
 from harness.bench_file import Bench, BenchSpec, parse_bench_text
-from harness.bench_setup import play_profile, prepare_bench, ratings
-from harness.clock import ClockStopped, Lane, Schedule, TimePassing, VirtualTime, WallTime
+from harness.bench_setup import BenchSetupError, play_profile, prepare_bench, ratings
+from harness.clock import NS_PER_S, ClockStopped, Lane, Schedule, TimePassing, VirtualTime, WallTime, to_ns
 from harness.controller.reference import ControllerConfig
 from harness.controller.runner import ControllerRunner
 from harness.controller.variants import build_controller
@@ -47,11 +50,13 @@ from harness.lifecycle import Lifecycle
 from harness.provenance import describe_bench, environment, utc_now
 from harness.recorder import PlantTruth, Recorder, RecorderRates, trace_channels
 from harness.safety import SafeStateGuard
-from harness.sequence import Sequence, Step
+from harness.sequence import Cloud, Criterion, Sequence, Step
 from harness.sim.bench import SimBench
 from harness.sim.degradation import age_fleet
 from harness.sim.fleet import draw_fleet
+from harness.sim.load import Profile, Steps
 from harness.sim.plant import Plant, PlantConfig
+from harness.sim.voltage_events import VoltageEvent, VoltageEventKind
 from harness.trace import Trace, TraceEvent, TraceWriter
 from harness.verdict import Verdict
 
@@ -168,6 +173,42 @@ def plant_for(sequence: Sequence, *, seed: int, packs: int | None = None) -> Pla
     return plant
 
 
+def open_session(
+    sequence: Sequence,
+    *,
+    out_dir: Path | str,
+    bench: BenchSpec | None = None,
+    variant: str | None = None,
+    seed: int | None = None,
+    packs: int | None = None,
+    rates: RecorderRates = DEFAULT_RATES,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> RunSession:
+    """A :class:`RunSession` for ``sequence`` (not yet started: use it as a context manager).
+
+    Without ``bench``: on a simulated bench of its own, on a virtual clock, against the reference
+    controller or ``variant``; ``seed`` (default: the sequence's fleet seed) seeds the fleet draw, its
+    ageing and the plant. With ``bench`` (a lab bench file): on its instruments and its controller, on
+    the wall clock, the starting state set through the drivers (:mod:`harness.bench_setup`); ``variant``
+    and ``packs`` do not apply there, and setting ``stop`` ends the run early (recorded as interrupted).
+    ``out_dir`` receives the trace and the record.
+    """
+    if bench is not None and (variant is not None or packs is not None):
+        raise ValueError(
+            "variant and packs choose a simulated bench's controller and fleet; a lab bench has its own"
+        )
+    chosen_seed = sequence.initial.fleet.seed if seed is None else seed
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plant = plant_for(sequence, seed=chosen_seed, packs=packs) if bench is None else None
+    packs_run = None if plant is None else plant.packs.n
+    record = RunRecord(out / RECORD_FILE, sequence, chosen_seed, variant, packs_run)
+    record.write()
+    site: _Site = _SimulatedSite(plant, variant, rates) if plant is not None else _LabSite(bench, stop)
+    return RunSession(sequence, site, out / TRACE_DIR, record, rates, progress)
+
+
 def run_sequence(
     sequence: Sequence,
     *,
@@ -180,39 +221,29 @@ def run_sequence(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> RunResult:
-    """Run ``sequence`` and judge it.
+    """Run ``sequence`` to its end and judge it by its criteria (the arguments: :func:`open_session`)."""
+    session = open_session(
+        sequence,
+        out_dir=out_dir,
+        bench=bench,
+        variant=variant,
+        seed=seed,
+        packs=packs,
+        rates=rates,
+        progress=progress,
+        stop=stop,
+    )
+    with session:
+        session.advance_to(sequence.duration_s)
+        session.finish()
+    verdicts = session.conclude(sequence.criteria)
+    passed = all(v.passed for v in verdicts)
+    return RunResult(sequence.id, verdicts, session.trace_dir, passed, session.record.path)
 
-    Without ``bench``: on a simulated bench of its own, on a virtual clock, against the reference
-    controller or ``variant``; ``seed`` (default: the sequence's fleet seed) seeds the fleet draw, its
-    ageing and the plant. With ``bench`` (a lab bench file): on its instruments and its controller, on
-    the wall clock, the starting state set through the drivers (:mod:`harness.bench_setup`); ``variant``
-    and ``packs`` do not apply there, and setting ``stop`` ends the run early (recorded as interrupted).
-    """
-    if bench is not None and (variant is not None or packs is not None):
-        raise ValueError(
-            "variant and packs choose a simulated bench's controller and fleet; a lab bench has its own"
-        )
-    chosen_seed = sequence.initial.fleet.seed if seed is None else seed
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    trace_dir = out / TRACE_DIR
-    plant = plant_for(sequence, seed=chosen_seed, packs=packs) if bench is None else None
-    packs_run = None if plant is None else plant.packs.n
-    record = RunRecord(out / RECORD_FILE, sequence, chosen_seed, variant, packs_run)
-    record.write()
-    try:
-        site: _Site = _SimulatedSite(plant, variant, rates) if plant is not None else _LabSite(bench, stop)
-        _run(sequence, site, trace_dir, record, rates, progress)
-        trace = Trace.load(trace_dir)
-        record.verdicts = [judge(trace, c.name, **_limits(c.limits)) for c in sequence.criteria]
-    except BaseException as error:
-        interrupted = isinstance(error, ClockStopped) or not isinstance(error, Exception)
-        status = RunStatus.INTERRUPTED if interrupted else RunStatus.ERROR
-        record.end(status, f"{type(error).__name__}: {error}")
-        raise
-    record.end(RunStatus.COMPLETED)
-    verdicts = tuple(record.verdicts)
-    return RunResult(sequence.id, verdicts, trace_dir, all(v.passed for v in verdicts), record.path)
+
+def judge_criteria(trace: Trace, criteria: Iterable[Criterion]) -> tuple[Verdict, ...]:
+    """Each criterion (as a sequence names it, with its limits) judged on ``trace``."""
+    return tuple(judge(trace, c.name, **_limits(c.limits)) for c in criteria)
 
 
 def _limits(limits: Mapping[str, object]) -> dict[str, object]:
@@ -220,8 +251,166 @@ def _limits(limits: Mapping[str, object]) -> dict[str, object]:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in limits.items()}
 
 
+class RunSession:
+    """One run as it goes: the bench up, its controller cycling, the recorder sampling and steps applied
+    at their times, all on one clock. :func:`run_sequence` and the fuzzer (:mod:`harness.fuzz`) share it.
+
+    ``with session:`` brings the bench up (inside a :class:`~harness.safety.SafeStateGuard`) and
+    schedules the sequence's own steps; :meth:`apply` schedules more, :meth:`advance_to` lets time
+    pass, :meth:`trace` reads what was recorded so far, :meth:`finish` completes the trace (the
+    analyzer's voltage event log); leaving the ``with`` closes the bench, every output safe. The record
+    says how the run ended: :meth:`conclude` judges the trace on disk, or the ``with`` ended in an error.
+    """
+
+    def __init__(
+        self,
+        sequence: Sequence,
+        site: _Site,
+        trace_dir: Path,
+        record: RunRecord,
+        rates: RecorderRates,
+        progress: Progress | None,
+    ) -> None:
+        self.sequence = sequence
+        self.trace_dir = trace_dir
+        self.record = record
+        self._site = site
+        self._rates = rates
+        self._progress = progress
+        self._profile: Profile = sequence.initial.load.build()
+        self._catalogue = standard_catalogue()
+        self._stack: ExitStack | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            with ExitStack() as stack:
+                self._open(stack)
+                self._stack = stack.pop_all()
+        except BaseException as error:
+            self._record_end(error)
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                stack.__exit__(kind, error, traceback)
+        except BaseException as failure:
+            self._record_end(failure)
+            raise
+        if error is not None:
+            self._record_end(error)
+
+    def _open(self, stack: ExitStack) -> None:
+        site, rates = self._site, self._rates
+        spec = site.start(stack)
+        self.bench = stack.enter_context(Bench.open(spec))
+        stack.enter_context(SafeStateGuard(self.bench.drivers, spec.safe_deadline_s))
+        self.record.describe_bench(self.bench)
+        self.rated_w, self.nominal_phase_v = ratings(self.bench)
+        site.prepare(self.sequence, self.bench)
+        channels = trace_channels(self.bench["battery"].channels)
+        self._writer = stack.enter_context(TraceWriter(self.trace_dir, channels))
+        self._recorder = Recorder(
+            self._writer,
+            self.bench.drivers,
+            demand_w=self._demand_w,
+            nominal_phase_v=self.nominal_phase_v,
+            rates=rates,
+        )
+        self._schedule = Schedule(site.passing())
+        site.schedule_own(self._schedule, self._writer, rates)
+        period_s = ControllerConfig().period_s
+        self._schedule.every("rack cap", period_s, Lane.CONTROLLER, RackCap(self.bench).follow)
+        self._schedule.every(
+            "recorder", rates.fast_period_s, Lane.RECORDER, self._recorder.sample, first_s=rates.fast_period_s
+        )
+        for step in self.sequence.steps:
+            self.apply(step)
+        if self._progress is not None:
+            self._schedule.every("progress", PROGRESS_PERIOD_S, Lane.STEPS, self._progress)
+
+    def _demand_w(self, t_s: float) -> float:
+        """What the racks' profile asks for at ``t_s``, taken on the clock's nanosecond grid: the recorder
+        asks about ``t - period`` (16.4 - 0.1 = 16.299999999999997), which must be the instant 16.3 a
+        load step happened at, not the moment before it."""
+        return self._profile.fraction(to_ns(t_s) / NS_PER_S) * self.rated_w
+
+    @property
+    def now_s(self) -> float:
+        """The run's clock."""
+        return self._schedule.now_s
+
+    @property
+    def plant(self) -> Plant | None:
+        """The simulated plant, for reading its ground truth; None on a lab bench."""
+        return self._site.plant
+
+    def apply(self, step: Step) -> None:
+        """Schedule ``step`` at its time (not before :attr:`now_s`); it runs when the clock reaches it."""
+        action = self._catalogue.lookup(step.call)
+        apply = _applier(step, action, self.bench, self._writer, self.record)
+        self._schedule.at(step.call, step.at_s, Lane.STEPS, apply)
+
+    def advance_to(self, t_s: float) -> None:
+        """Let time pass to ``t_s``: every task due before it runs (one due exactly at ``t_s`` waits)."""
+        self._schedule.run_until(t_s)
+
+    def step_load(self, level: float) -> None:
+        """The racks step to ``level`` (share of rated power) now: the load is set through its driver and
+        the demand the recorder computes follows. The profile must be ``steps``; it gains the point, so a
+        sequence with the extended profile from the start replays the same demand."""
+        if not isinstance(self._profile, Steps):
+            raise TypeError(f"a load step needs a steps profile, not {type(self._profile).__name__}")
+        self._profile = Steps((*self._profile.points, (self.now_s, level)))
+        self.bench["load"].constant_power(level * self.rated_w)
+
+    def add_cloud(self, cloud: Cloud) -> None:
+        """A cloud over the PV plant from ``cloud.at_s`` (not before now); simulated benches only."""
+        self._site.add_cloud(cloud)
+
+    def trace(self) -> Trace:
+        """What was recorded so far, with the analyzer's voltage events as they stand (one still going
+        on included), as :meth:`finish` would complete it now."""
+        self._site.drain()
+        self._writer.flush()
+        recorded = Trace.load(self.trace_dir)
+        return Trace(
+            recorded.t,
+            {name: recorded.channel(name) for name in recorded.channel_names},
+            events=recorded.events,
+            voltage_events=_logged_events(self._recorder.analyzer),
+            breaker_closes=recorded.breaker_closes,
+        )
+
+    def finish(self) -> None:
+        """Complete the trace: the plant's last records and the analyzer's voltage event log."""
+        self._site.drain()
+        self._recorder.finish()
+
+    def conclude(self, criteria: Iterable[Criterion]) -> tuple[Verdict, ...]:
+        """Judge the trace on disk by ``criteria`` and record the run as completed with the verdicts."""
+        try:
+            self.record.verdicts = list(judge_criteria(Trace.load(self.trace_dir), criteria))
+        except BaseException as error:
+            self._record_end(error)
+            raise
+        self.record.end(RunStatus.COMPLETED)
+        return tuple(self.record.verdicts)
+
+    def _record_end(self, error: BaseException) -> None:
+        interrupted = isinstance(error, ClockStopped) or not isinstance(error, Exception)
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.ERROR
+        self.record.end(status, f"{type(error).__name__}: {error}")
+
+
 class _Site(Protocol):
     """Where a run happens: which bench it opens, how its time passes, what it adds to the schedule."""
+
+    plant: Plant | None
 
     def start(self, stack: ExitStack) -> BenchSpec:
         """Bring up whatever the bench needs (closed with ``stack``); its bench file."""
@@ -234,7 +423,11 @@ class _Site(Protocol):
     def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
         """Add the site's own periodic tasks."""
 
-    def finish(self) -> None: ...
+    def drain(self) -> None:
+        """Write what the site recorded since its last periodic task."""
+
+    def add_cloud(self, cloud: Cloud) -> None:
+        """A cloud over the PV plant, if the site can make one."""
 
 
 class _SimulatedSite:
@@ -242,13 +435,13 @@ class _SimulatedSite:
     on a virtual clock, the plant's ground truth recorded beside what the drivers read."""
 
     def __init__(self, plant: Plant, variant: str | None, rates: RecorderRates) -> None:
-        self._plant = plant
+        self.plant = plant
         self._variant = variant
         self._rates = rates
         self._truth: PlantTruth | None = None
 
     def start(self, stack: ExitStack) -> BenchSpec:
-        self._sim = stack.enter_context(SimBench(self._plant.config, plant=self._plant))
+        self._sim = stack.enter_context(SimBench(self.plant.config, plant=self.plant))
         controller = build_controller(self._variant, ControllerConfig())
         self._runner = stack.enter_context(ControllerRunner(controller, self._sim.pcs_face.resource))
         return parse_bench_text(self._sim.bench_file(self._runner.face_resource), "<simulated bench>")
@@ -261,16 +454,24 @@ class _SimulatedSite:
 
     def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
         schedule.every("controller", ControllerConfig().period_s, Lane.CONTROLLER, self._runner.cycle)
-        self._truth = PlantTruth(self._plant, self._sim.lock, writer)
+        self._truth = PlantTruth(self.plant, self._sim.lock, writer)
         schedule.every("plant truth", rates.fast_period_s, Lane.RECORDER, self._truth.drain)
 
-    def finish(self) -> None:
+    def drain(self) -> None:
         if self._truth is not None:
             self._truth.drain()
+
+    def add_cloud(self, cloud: Cloud) -> None:
+        """The PV has no role to command: the plant gets the cloud as :func:`plant_for` gives the
+        sequence's own (a cloud added before its time is the same as one known from the start)."""
+        with self._sim.lock:
+            self.plant.pv.cloud(cloud.at_s, cloud.depth, cloud.duration_s, cloud.ramp_s)
 
 
 class _LabSite:
     """A lab bench from its bench file: its own controller, the wall clock; ``stop`` ends the run."""
+
+    plant = None
 
     def __init__(self, spec: BenchSpec, stop: threading.Event | None) -> None:
         self._spec = spec
@@ -292,49 +493,13 @@ class _LabSite:
         """The load's profile from time zero; the bench's controller runs on its own."""
         schedule.at("load profile", 0.0, Lane.CONTROLLER, self._play)
 
-    def finish(self) -> None:
-        """Nothing to drain."""
+    def drain(self) -> None:
+        """Nothing: everything recorded comes through the recorder."""
 
-
-def _run(
-    sequence: Sequence,
-    site: _Site,
-    trace_dir: Path,
-    record: RunRecord,
-    rates: RecorderRates,
-    progress: Progress | None,
-) -> None:
-    catalogue = standard_catalogue()
-    actions = [(step, catalogue.lookup(step.call)) for step in sequence.steps]
-    profile = sequence.initial.load.build()
-    with ExitStack() as stack:
-        spec = site.start(stack)
-        bench = stack.enter_context(Bench.open(spec))
-        stack.enter_context(SafeStateGuard(bench.drivers, spec.safe_deadline_s))
-        record.describe_bench(bench)
-        rated_w, nominal_phase_v = ratings(bench)
-        site.prepare(sequence, bench)
-        writer = stack.enter_context(TraceWriter(trace_dir, trace_channels(bench["battery"].channels)))
-        recorder = Recorder(
-            writer,
-            bench.drivers,
-            demand_w=lambda t: profile.fraction(t) * rated_w,
-            nominal_phase_v=nominal_phase_v,
-            rates=rates,
+    def add_cloud(self, cloud: Cloud) -> None:
+        raise BenchSetupError(
+            "a lab bench has no PV role: clouds are the PV simulator's, prepared by the operator"
         )
-        schedule = Schedule(site.passing())
-        site.schedule_own(schedule, writer, rates)
-        schedule.every("rack cap", ControllerConfig().period_s, Lane.CONTROLLER, RackCap(bench).follow)
-        schedule.every(
-            "recorder", rates.fast_period_s, Lane.RECORDER, recorder.sample, first_s=rates.fast_period_s
-        )
-        for step, action in actions:
-            schedule.at(step.call, step.at_s, Lane.STEPS, _applier(step, action, bench, writer, record))
-        if progress is not None:
-            schedule.every("progress", PROGRESS_PERIOD_S, Lane.STEPS, progress)
-        schedule.run_until(sequence.duration_s)
-        site.finish()
-        recorder.finish()
 
 
 DATA_OUT_OF_RANGE = -222
@@ -366,6 +531,14 @@ class RackCap:
             # A cap above what the load can draw at all never binds: the racks run uncapped.
             self._load.power_limit(None)
         self._applied = cap
+
+
+def _logged_events(analyzer: PowerAnalyzer) -> list[VoltageEvent]:
+    """The analyzer's voltage event log as it stands, as trace records (what Recorder.finish writes)."""
+    return [
+        VoltageEvent(VoltageEventKind(e.kind.value.lower()), e.start_s, e.duration_s, e.residual_pu)
+        for e in analyzer.events()
+    ]
 
 
 def _applier(step: Step, action: Action, bench: Bench, writer: TraceWriter, record: RunRecord) -> Progress:

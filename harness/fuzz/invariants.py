@@ -1,0 +1,132 @@
+"""What every fuzz example must keep true as it runs: the steady-power criteria with the library's limits.
+
+The fuzzer judges these on the trace recorded so far after every rule, so an example stops at the first
+rule after which one fails. Each is monotone in the trace's length (a failure on a prefix is a failure
+of the whole), which is what makes a failure found part way a failure of the written sequence too.
+
+Three judgements hold only where they are a fair demand, so they are judged over a window:
+
+- smoothing (the grid must not see the racks' swings: ``grid_ramp``, the library's 150 kW/s over 0.5 s;
+  the reference holds 120 kW/s, unsmoothed swings reach 200 kW/s at 24 packs and more on larger fleets)
+  in an example that starts on the grid, from :data:`SMOOTHING_FROM_S` (the smoothing taking hold) until
+  the first action after which the grid may see a step whatever the controller does: a grid loss, a
+  sag, a planned island, a PCS unit trip (no headroom left to absorb a swing) or a cloud;
+- an even drain (``sharing_balance``) in an example that starts islanded with no PV and well above the
+  reserve, so that every pack discharges, from :data:`SHARING_FROM_S` until a pack fault, a degradation
+  step or the grid's return;
+- the pack contract (``fault_isolation``, ``isolation_current``) until a pack holds a welded contactor
+  and a latched fault together: nobody can open that pack (the library's welded-contactor sequence
+  judges no pack criterion either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from harness.fuzz.draft import Draft
+from harness.sequence import Criterion
+from harness.verdict import Verdict
+
+INVARIANTS: tuple[Criterion, ...] = (
+    Criterion("itic", {"profile": "itic"}),
+    Criterion("load_served", {"max_unserved_j": 0}),
+    Criterion("frequency_band", {"low_hz": 59.3, "high_hz": 60.5}),
+    Criterion("soc_bounds", {"min_soc": 0.05, "max_soc": 0.95, "reserve_soc": 0.15}),
+    Criterion("isolation_current", {"max_current_a": 0.5, "deadline_s": 0.5}),
+    Criterion("fault_isolation", {"deadline_s": 2.0}),
+    Criterion("resync", {"max_dv_pu": 0.05, "max_df_hz": 0.1, "max_dtheta_deg": 10.0}),
+)
+"""The criteria and limits of the library's sequences (harness/sequences/library), in one place."""
+
+
+SMOOTHING_FROM_S = 10.0
+SMOOTHING_LIMITS = {"limit_w_per_s": 150.0e3, "window_s": 0.5}
+SMOOTHING_ENDS = ("grid.outage", "grid.play", "controller.planned_island", "relays.on")
+"""Steps after which the grid-side power may jump whatever the controller does (``relays.on``: a PCS unit
+trips or the utility's breaker opens); a cloud ends the stretch too."""
+SHARING_FROM_S = 5.0
+SHARING_LEAST_S = 10.0
+SHARING_LIMITS = {"min_ratio": 0.8, "reserve_soc": 0.15}
+SHARING_LEAST_SOC = 0.5
+SHARING_ENDS = ("battery.", "grid.")
+"""Steps (by prefix) after which packs may stop discharging or be shared unevenly for a reason: a pack
+fault or degradation, the grid coming back."""
+PACK_CONTRACT = ("fault_isolation", "isolation_current")
+LATCHING = ("isolation", "thermal")
+"""Inserted faults that latch a BMS fault (a thermal one once the pack is hot enough)."""
+
+
+def invariants_for(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
+    """The invariants of ``draft`` at ``now_s``: :data:`INVARIANTS` (the pack contract only until a welded
+    pack latches a fault: no controller can open it), ``grid_ramp`` and ``sharing_balance`` over the
+    stretches where they are judged, once long enough."""
+    cut_s = welded_fault_s(draft)
+    base = tuple(
+        _until(criterion, cut_s) if criterion.name in PACK_CONTRACT and cut_s is not None else criterion
+        for criterion in INVARIANTS
+    )
+    return (*base, *_smoothing(draft, now_s), *_sharing(draft, now_s))
+
+
+def _until(criterion: Criterion, until_s: float) -> Criterion:
+    return Criterion(criterion.name, {**criterion.limits, "window": [0.0, until_s]})
+
+
+def _stretch(
+    name: str, limits: Mapping[str, float], from_s: float, until_s: float, least_s: float
+) -> tuple[Criterion, ...]:
+    """``name`` judged over ``[from_s, until_s]``, if that lasts at least ``least_s``."""
+    if until_s - from_s < least_s:
+        return ()
+    return (Criterion(name, {**limits, "window": [from_s, until_s]}),)
+
+
+def _smoothing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
+    """``grid_ramp`` from :data:`SMOOTHING_FROM_S` on an example that starts on the grid, until a step of
+    :data:`SMOOTHING_ENDS` or a cloud."""
+    if not draft.start.grid_live:
+        return ()
+    ends = [s.at_s for s in draft.steps if s.call in SMOOTHING_ENDS] + [c.at_s for c in draft.clouds]
+    until_s = min([*ends, now_s])
+    return _stretch("grid_ramp", SMOOTHING_LIMITS, SMOOTHING_FROM_S, until_s, SMOOTHING_LIMITS["window_s"])
+
+
+def _sharing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
+    """``sharing_balance`` from :data:`SHARING_FROM_S` on an example that starts islanded with no PV (every
+    pack discharges) and well above the reserve, until a step of :data:`SHARING_ENDS`."""
+    start = draft.start
+    if start.grid_live or start.pv_rated_w > 0.0 or start.soc < SHARING_LEAST_SOC:
+        return ()
+    until_s = min([*(s.at_s for s in draft.steps if s.call.startswith(SHARING_ENDS)), now_s])
+    return _stretch("sharing_balance", SHARING_LIMITS, SHARING_FROM_S, until_s, SHARING_LEAST_S)
+
+
+def welded_fault_s(draft: Draft) -> float | None:
+    """When a pack first held a welded contactor and a latching fault together, if ever."""
+    together = (t_s for t_s, _, kinds in draft.faults() if "weld" in kinds and kinds & set(LATCHING))
+    return next(together, None)
+
+
+def criterion_name(verdict: Verdict) -> str:
+    """The criterion a verdict came from (``itic[itic]`` -> ``itic``)."""
+    return verdict.name.split("[", 1)[0]
+
+
+def failed_first(criteria: Iterable[Criterion], failed: Mapping[str, Verdict]) -> tuple[Criterion, ...]:
+    """``criteria``, the failed ones first: what a written failing sequence is judged by."""
+    return tuple(sorted(criteria, key=lambda criterion: criterion.name not in failed))
+
+
+class InvariantBroken(AssertionError):
+    """An invariant failed at ``reached_s``: the example so far (``draft``), the invariants it was judged
+    by and the failed verdicts."""
+
+    def __init__(
+        self, draft: Draft, reached_s: float, criteria: Iterable[Criterion], failed: Mapping[str, Verdict]
+    ) -> None:
+        self.draft = draft
+        self.reached_s = reached_s
+        self.criteria = failed_first(criteria, failed)
+        self.failed = dict(failed)
+        details = "; ".join(f"{name}: {verdict.detail}" for name, verdict in failed.items())
+        super().__init__(f"at {reached_s:g} s after {len(draft.steps)} steps: {details}")

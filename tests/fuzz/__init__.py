@@ -1,0 +1,1 @@
+"""Tests of the property-based fault sequences (harness.fuzz) and ``gridhil fuzz``."""

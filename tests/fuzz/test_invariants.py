@@ -1,0 +1,63 @@
+"""Which invariants judge a fuzz example, and over which windows."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from harness.fuzz.draft import Draft, Start
+from harness.fuzz.invariants import INVARIANTS, invariants_for, welded_fault_s
+from harness.sequence import Cloud, Step
+
+CONSTANT = MappingProxyType({"profile": "constant", "level": 0.8})
+
+
+def start(*, grid_live: bool = True, pv_rated_w: float = 0.0, soc: float = 0.7) -> Start:
+    return Start(24, 0, 0.75, 0.0, soc, CONSTANT, pv_rated_w, grid_live)
+
+
+def fault(at_s: float, channel: int, kind: str, call: str = "battery.insert_fault") -> Step:
+    return Step(at_s, call, MappingProxyType({"channel": channel, "kind": kind}))
+
+
+def by_name(draft: Draft, now_s: float) -> dict[str, dict[str, object]]:
+    return {c.name: dict(c.limits) for c in invariants_for(draft, now_s)}
+
+
+def test_an_example_is_judged_by_every_standard_invariant_from_its_start():
+    judged = by_name(Draft(start()), 5.0)
+    assert {c.name for c in INVARIANTS} <= set(judged)
+    assert all("window" not in judged[c.name] for c in INVARIANTS)
+
+
+def test_smoothing_is_judged_on_the_grid_from_10_s_until_the_first_step_that_may_jar_the_grid():
+    quiet = Draft(start(), [Step(12.0, "controller.set_dispatch", MappingProxyType({"w": 1e4}))])
+    assert by_name(quiet, 30.0)["grid_ramp"]["window"] == [10.0, 30.0]
+    assert "grid_ramp" not in by_name(quiet, 10.2), "not before half a second of it"
+    tripped = Draft(start(), [Step(25.0, "relays.on", MappingProxyType({"relay": 2}))])
+    assert by_name(tripped, 60.0)["grid_ramp"]["window"] == [10.0, 25.0]
+    clouded = Draft(start(pv_rated_w=1e6), clouds=[Cloud(18.0, 0.5, 10.0)])
+    assert by_name(clouded, 60.0)["grid_ramp"]["window"] == [10.0, 18.0]
+    assert "grid_ramp" not in by_name(Draft(start(grid_live=False)), 60.0), "not in an island"
+
+
+def test_sharing_is_judged_islanded_without_pv_until_a_pack_or_grid_step():
+    island = Draft(start(grid_live=False), [Step(9.0, "relays.on", MappingProxyType({"relay": 1}))])
+    assert by_name(island, 40.0)["sharing_balance"]["window"] == [5.0, 40.0], "a PCS trip keeps it"
+    island.steps.append(fault(22.0, 3, "open"))
+    assert by_name(island, 40.0)["sharing_balance"]["window"] == [5.0, 22.0]
+    assert "sharing_balance" not in by_name(island, 14.0), "not before 10 s of it"
+    for other in (start(), start(grid_live=False, pv_rated_w=1e6), start(grid_live=False, soc=0.151)):
+        assert "sharing_balance" not in by_name(Draft(other), 40.0)
+
+
+def test_the_pack_contract_ends_when_a_welded_pack_latches_a_fault():
+    draft = Draft(start(), [fault(5.0, 3, "weld"), fault(8.0, 4, "isolation"), fault(15.0, 3, "thermal")])
+    assert welded_fault_s(draft) == 15.0
+    judged = by_name(draft, 30.0)
+    assert judged["fault_isolation"]["window"] == [0.0, 15.0]
+    assert judged["isolation_current"]["window"] == [0.0, 15.0]
+    assert "window" not in judged["load_served"]
+    opened = Draft(start(), [fault(5.0, 3, "weld"), fault(6.0, 3, "open"), fault(7.0, 3, "isolation")])
+    cleared = Draft(start(), [fault(5.0, 3, "weld"), fault(6.0, 3, "weld", "battery.clear_fault")])
+    cleared.steps.append(fault(7.0, 3, "isolation"))
+    assert welded_fault_s(opened) is None and welded_fault_s(cleared) is None
