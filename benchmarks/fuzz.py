@@ -4,7 +4,8 @@ Run: ``python benchmarks/fuzz.py [--examples N] [--seed N] [--packs N]`` prints 
 second and simulated seconds per wall second for the reference controller and one broken variant.
 ``--all-variants`` instead runs a campaign against the reference and every broken variant and prints
 the proof table of docs/fuzz.md: examples to the first failure, the criteria that failed, wall time,
-the shrunk sequence's step count and whether its replay reproduced the failure.
+the shrunk sequence's step count, whether its replay reproduced the failure, and whether the reference
+controller passes the sequence found against a variant (if not, the failure is not the variant's).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from harness.controller.variants import REFERENCE, variant_names
 from harness.fuzz.campaign import DEFAULT_PACKS, DEFAULT_SHRINK_S, Campaign, CampaignResult, run_campaign
+from harness.run import run_sequence
 
 SPEED_VARIANT = "no-sync-check"
 
@@ -60,19 +62,21 @@ def speed(args: argparse.Namespace, out: Path) -> None:
 
 
 def proof(args: argparse.Namespace, out: Path) -> None:
-    """A campaign per target; for each, what it found."""
-    header = f"{'target':<22} {'examples':>8} {'first failure':>13} {'failed':<32} {'wall s':>7} {'steps':>5}"
-    print(header + " reproduced")
+    """A campaign per target; for each, what it found, and whether the reference passes the found
+    sequence (if it fails it too, the failure is not the variant's bug)."""
+    header = f"{'target':<20} {'examples':>8} {'first failure':>13} {'failed':<28} {'wall s':>6} {'steps':>5}"
+    print(header + " reproduced reference")
     for target in args.only or [REFERENCE, *variant_names()]:
         result = campaign(args, out, target, args.shrink_s)
         finding = result.finding
         if finding is None:
-            print(f"{target:<22} {result.tally.examples:>8} {'-':>13} {'none':<32} {result.wall_s:>7.0f}")
+            print(f"{target:<20} {result.tally.examples:>8} {'-':>13} {'none':<28} {result.wall_s:>6.0f}")
             continue
-        failed = ", ".join(finding.failed)
+        reference = run_sequence(finding.sequence, out_dir=out / target / "against-reference")
         print(
-            f"{target:<22} {result.tally.examples:>8} {finding.after_examples:>13} {failed:<32} "
-            f"{result.wall_s:>7.0f} {len(finding.sequence.steps):>5} {finding.reproduced}"
+            f"{target:<20} {result.tally.examples:>8} {finding.after_examples:>13} "
+            f"{', '.join(finding.failed):<28} {result.wall_s:>6.0f} {len(finding.sequence.steps):>5} "
+            f"{finding.reproduced!s:>10} {'passes' if reference.passed else 'FAILS'}"
         )
 
 

@@ -41,7 +41,7 @@ from drivers.yokogawa_wt import PowerAnalyzer
 from harness.actions import Action, standard_catalogue
 from harness.bench_file import Bench, BenchSpec, parse_bench_text
 from harness.bench_setup import BenchSetupError, play_profile, prepare_bench, ratings
-from harness.clock import NS_PER_S, ClockStopped, Lane, Schedule, TimePassing, VirtualTime, WallTime, to_ns
+from harness.clock import ClockStopped, Lane, Schedule, TimePassing, VirtualTime, WallTime, to_ns
 from harness.controller.reference import ControllerConfig
 from harness.controller.runner import ControllerRunner
 from harness.controller.variants import build_controller
@@ -321,6 +321,7 @@ class RunSession:
             nominal_phase_v=self.nominal_phase_v,
             rates=rates,
         )
+        self._recorder.analyzer.clear_events()  # a lab's analyzer still holds the last run's events
         self._schedule = Schedule(site.passing())
         site.schedule_own(self._schedule, self._writer, rates)
         period_s = ControllerConfig().period_s
@@ -334,10 +335,10 @@ class RunSession:
             self._schedule.every("progress", PROGRESS_PERIOD_S, Lane.STEPS, self._progress)
 
     def _demand_w(self, t_s: float) -> float:
-        """What the racks' profile asks for at ``t_s``, taken on the clock's nanosecond grid: the recorder
-        asks about ``t - period`` (16.4 - 0.1 = 16.299999999999997), which must be the instant 16.3 a
-        load step happened at, not the moment before it."""
-        return self._profile.fraction(to_ns(t_s) / NS_PER_S) * self.rated_w
+        """What the racks' profile asks for at ``t_s``, at the time the site's plant takes that instant
+        for (:meth:`_Site.plant_time`), so that a profile edge on an instant falls on the same side of
+        it for the recorder as for the racks."""
+        return self._profile.fraction(self._site.plant_time(t_s)) * self.rated_w
 
     @property
     def now_s(self) -> float:
@@ -360,13 +361,13 @@ class RunSession:
         self._schedule.run_until(t_s)
 
     def step_load(self, level: float) -> None:
-        """The racks step to ``level`` (share of rated power) now: the load is set through its driver and
-        the demand the recorder computes follows. The profile must be ``steps``; it gains the point, so a
-        sequence with the extended profile from the start replays the same demand."""
+        """The racks step to ``level`` (share of rated power) now. The profile must be ``steps``; it gains
+        the point, the racks follow it (:meth:`_Site.follow_profile`) and so does the demand the recorder
+        computes: a sequence with the extended profile from the start plays the same run."""
         if not isinstance(self._profile, Steps):
             raise TypeError(f"a load step needs a steps profile, not {type(self._profile).__name__}")
         self._profile = Steps((*self._profile.points, (self.now_s, level)))
-        self.bench["load"].constant_power(level * self.rated_w)
+        self._site.follow_profile(self._profile, level * self.rated_w)
 
     def add_cloud(self, cloud: Cloud) -> None:
         """A cloud over the PV plant from ``cloud.at_s`` (not before now); simulated benches only."""
@@ -429,6 +430,12 @@ class _Site(Protocol):
     def add_cloud(self, cloud: Cloud) -> None:
         """A cloud over the PV plant, if the site can make one."""
 
+    def follow_profile(self, profile: Profile, now_w: float) -> None:
+        """The racks take ``profile`` (the same up to now, then ``now_w``) from now on."""
+
+    def plant_time(self, t_s: float) -> float:
+        """The plant's own time at the schedule's instant ``t_s``."""
+
 
 class _SimulatedSite:
     """A simulated bench of the run's own: stand-ins around ``plant``, the controller cycled by the run
@@ -450,7 +457,20 @@ class _SimulatedSite:
         """Nothing: :func:`plant_for` built the plant in its starting state."""
 
     def passing(self) -> TimePassing:
-        return VirtualTime(self._sim.advance, self._rates.demand_step_s)
+        self._clock = _PlantClock(VirtualTime(self._sim.advance, self._rates.demand_step_s), self.plant)
+        return self._clock
+
+    def plant_time(self, t_s: float) -> float:
+        """The plant adds its steps up in floating point: after 163 steps of 0.1 s it is at
+        16.29999999999996, where a profile point at 16.3 has not come yet."""
+        return self._clock.plant_time(t_s)
+
+    def follow_profile(self, profile: Profile, now_w: float) -> None:
+        """The racks get the whole profile from time zero, as :func:`plant_for` gives them the
+        sequence's own, so the point takes effect at the same plant time as in a run that had it from
+        the start (a driver command would take effect at the plant's present time instead)."""
+        with self._sim.lock:
+            self.plant.load.set_profile(profile, at=0.0)
 
     def schedule_own(self, schedule: Schedule, writer: TraceWriter, rates: RecorderRates) -> None:
         schedule.every("controller", ControllerConfig().period_s, Lane.CONTROLLER, self._runner.cycle)
@@ -481,6 +501,7 @@ class _LabSite:
         return self._spec
 
     def prepare(self, sequence: Sequence, bench: Bench) -> None:
+        self._bench = bench
         prepare_bench(sequence.initial, bench)
         self._play = lambda _t_s: play_profile(
             bench["load"], sequence.initial.load.build(), ratings(bench)[0], sequence.duration_s
@@ -500,6 +521,32 @@ class _LabSite:
         raise BenchSetupError(
             "a lab bench has no PV role: clouds are the PV simulator's, prepared by the operator"
         )
+
+    def follow_profile(self, profile: Profile, now_w: float) -> None:
+        """The electronic load draws the new level from now."""
+        self._bench["load"].constant_power(now_w)
+
+    def plant_time(self, t_s: float) -> float:
+        """The wall clock is the plant's."""
+        return t_s
+
+
+@dataclass
+class _PlantClock:
+    """Time passing for a simulated plant (``virtual``) that notes the plant's own time at each instant
+    of the schedule."""
+
+    virtual: VirtualTime
+    plant: Plant
+    _at_ns: dict[int, float] = field(default_factory=dict)
+
+    def pass_to(self, now_s: float, next_s: float) -> None:
+        self.virtual.pass_to(now_s, next_s)
+        self._at_ns[to_ns(next_s)] = self.plant.t
+
+    def plant_time(self, t_s: float) -> float:
+        """The plant's time at instant ``t_s`` (``t_s`` itself for an instant not passed yet)."""
+        return self._at_ns.get(to_ns(t_s), t_s)
 
 
 DATA_OUT_OF_RANGE = -222

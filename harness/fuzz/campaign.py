@@ -23,6 +23,7 @@ from unittest.mock import patch
 
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import FlakyFailure
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -168,11 +169,26 @@ def run_campaign(campaign: Campaign, progress: Progress | None = None) -> Campai
             run_state_machine_as_test(machine, settings=_settings(campaign))
     except InvariantBroken as broken:
         finding = _write(campaign, broken, tally.first_failure or tally.examples)
+    except FlakyFailure as flaky:
+        broken = _first_broken(flaky)
+        if broken is None:
+            raise
+        finding = _write(campaign, broken, tally.first_failure or tally.examples)
     else:
         finding = None
     finally:
         shutil.rmtree(out / WORK_DIR, ignore_errors=True)
     return CampaignResult(campaign, tally, time.monotonic() - started, finding)
+
+
+def _first_broken(flaky: FlakyFailure) -> InvariantBroken | None:
+    """The failure hypothesis saw once but not on its replay. On a lab bench (the wall clock, a plant
+    with a memory of earlier runs) that happens: the failure is written all the same, and its replay's
+    verdicts say whether it came back."""
+    found = flaky.subgroup(lambda error: isinstance(error, InvariantBroken))
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found if isinstance(found, InvariantBroken) else None
 
 
 def _settings(campaign: Campaign) -> settings:

@@ -2,9 +2,10 @@
 
 Ranges are realistic (the library's sequences and reference/domain.md) and chosen so that a failing
 invariant means a controller bug, not physics: a fleet cannot run empty in an example (SOC starts at
-0.5-0.9, or just above the reserve, and an example lasts at most :data:`MAX_DURATION_S`); a sag no
-deeper or longer than ITIC lets the racks ride it behind a closed breaker; at most
-:data:`MAX_TRIPPED_UNITS` of the four PCS units trip and at most a quarter of the packs fault at once.
+0.5-0.9, or just above the reserve, and an example lasts at most :data:`MAX_DURATION_S`); a sag is
+either deep enough for the plant to island or within what ITIC lets the racks ride behind a closed
+breaker (:data:`SAG_BANDS`); at most :data:`MAX_TRIPPED_UNITS` of the four PCS units trip and at most
+a quarter of the packs fault at once.
 Values come on coarse grids (0.1 s, 1 %) so written sequences read well and shrink to round numbers.
 """
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from hypothesis.errors import FlakyFailure
+
+from harness.fuzz.campaign import _first_broken
 from harness.fuzz.draft import Draft, Start
-from harness.fuzz.invariants import INVARIANTS, invariants_for, welded_fault_s
+from harness.fuzz.invariants import INVARIANTS, InvariantBroken, invariants_for, welded_fault_s
 from harness.sequence import Cloud, Step
+from harness.verdict import Verdict
 
 CONSTANT = MappingProxyType({"profile": "constant", "level": 0.8})
 
@@ -61,3 +65,10 @@ def test_the_pack_contract_ends_when_a_welded_pack_latches_a_fault():
     cleared = Draft(start(), [fault(5.0, 3, "weld"), fault(6.0, 3, "weld", "battery.clear_fault")])
     cleared.steps.append(fault(7.0, 3, "isolation"))
     assert welded_fault_s(opened) is None and welded_fault_s(cleared) is None
+
+
+def test_a_failure_hypothesis_could_not_replay_is_still_found_in_its_report():
+    broken = InvariantBroken(Draft(start()), 2.0, INVARIANTS, {"resync": Verdict.at_most("resync", 2, 1, "")})
+    flaky = FlakyFailure("inconsistent results", [ValueError("other"), broken])
+    assert _first_broken(flaky) is broken
+    assert _first_broken(FlakyFailure("inconsistent results", [ValueError("other")])) is None
