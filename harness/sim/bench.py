@@ -107,11 +107,10 @@ class SimBench(Lifecycle):
         return {name: standin.resource for name, standin in self.standins.items()}
 
     def advance(self, dt: float) -> BusState:
-        """Step the plant by ``dt`` under the lock and let the meters integrate what happened."""
+        """Step the plant by ``dt`` under the lock; the analyzer integrates every sub-step, as a real one
+        integrates the bus continuously (a transfer inside the step is averaged, not sampled at its end)."""
         with self.lock:
-            bus = self.plant.step(dt)
-            self._analyzer.sample(bus, dt)
-            return bus
+            return self.plant.step(dt, self._analyzer.sample)
 
     def run_realtime(self, stop: threading.Event, tick_s: float = REALTIME_TICK_S) -> None:
         """Advance the plant with the wall clock until ``stop`` is set."""

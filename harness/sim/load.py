@@ -248,9 +248,12 @@ class ComputeLoad:
 
     def demand_w(self, t: float) -> float:
         """What the racks want at ``t``: profile × rated, capped."""
-        demand = self.uncapped_demand_w(t)
+        return self.capped_w(self.uncapped_demand_w(t))
+
+    def capped_w(self, wanted_w: float) -> float:
+        """``wanted_w`` under the controller's cap."""
         cap = self._power_cap_w
-        return demand if cap is None or demand <= cap else cap
+        return wanted_w if cap is None or wanted_w <= cap else cap
 
     def online_share(self, t: float) -> float:
         """Share of the racks up at ``t``: 1 running or riding through, 0 dropped, ramping on restart."""

@@ -15,11 +15,17 @@ The bus is solved each sub-step from a power balance:
 
 A long step is cut into 1 ms sub-steps whenever anything fast is going on (a grid event, a
 transfer, a sag, racks riding through), so the rack-bus voltage and the voltage event log are
-resolved to 1 ms during transfers and faults while quiet periods cost one sub-step.
+resolved to 1 ms during transfers and faults while quiet periods cost one sub-step. The racks'
+profile is read once a step, at its start, and held over it, as an electronic load holds each
+setpoint of a list for its dwell: what the racks want over a step does not depend on whether the
+step was cut into sub-steps, so a meter integrating the step sees the same demand a recorder takes
+from the profile at the step's start. Whoever meters the bus passes ``on_substep`` to see every
+sub-step with its length.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -182,10 +188,12 @@ class Plant:
             self._soft_start_s = 0.0
             self.note("black start: PCS grid-forming, soft-starting the bus")
 
-    def step(self, dt: float) -> BusState:
+    def step(self, dt: float, on_substep: Callable[[BusState, float], None] | None = None) -> BusState:
+        """Advance by ``dt``; ``on_substep(bus, h)`` is called after each sub-step of length ``h``."""
         if not dt > 0:
             raise ValueError(f"Plant.step needs a positive dt, got {dt!r}")
         end = self.t + dt
+        wanted_w = self.load.uncapped_demand_w(self.t)
         fine = self.config.fine_dt_s
         while end - self.t > 1e-12:
             t = self.t
@@ -198,7 +206,9 @@ class Plant:
             change = self.grid.next_change_after(t)
             if change is not None and change < t + h:
                 h = max(change - t, 1e-9)
-            self._substep(h, grid)
+            self._substep(h, grid, wanted_w)
+            if on_substep is not None:
+                on_substep(self.bus, h)
         return self.bus
 
     def _fast(self, grid: GridState) -> bool:
@@ -213,12 +223,12 @@ class Plant:
             or self.grid.changing(self.t)
         )
 
-    def _substep(self, h: float, grid: GridState) -> None:
+    def _substep(self, h: float, grid: GridState, wanted_w: float) -> None:
         t = self.t
         pcs, pcc, load = self.pcs, self.pcc, self.load
         self._operate_breaker(h, grid)
         discharge_limit, charge_limit = self.packs.power_limits()
-        demand = load.demand_w(t)
+        demand = load.capped_w(wanted_w)
         request = demand * load.online_share(t)
         pv_available = self.pv.output_w(t)
         mode = pcs.mode

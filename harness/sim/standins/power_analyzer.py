@@ -11,11 +11,11 @@ waveform) are 0.
 **Updates.** Like the real one, the analyzer publishes a new set of values every update interval
 (``:RATE``, default 0.1 s) and ``:NUMeric:NORMal:VALue?`` returns the last complete set. The plant has no
 waveforms, so the analyzer is fed: whoever steps the plant calls :meth:`PowerAnalyzer.sample` with the
-bus after each step and the step length (the SimBench does, after every plant step). Within an interval,
-``URMS``/``IRMS`` are true rms values (the square root of the time-mean of the squared values fed),
-``P`` and ``FU`` time-weighted means (FU over the time the bus was alive), ``S = URMS x IRMS``,
-``Q = sqrt(S^2 - P^2)`` and ``LAMBDA = P / S``. A step that crosses an interval boundary is split at it.
-Changing ``:RATE`` restarts the interval.
+bus after each sub-step and its length (the SimBench passes it to ``Plant.step`` as ``on_substep``).
+Within an interval, ``URMS``/``IRMS`` are true rms values (the square root of the time-mean of the
+squared values fed), ``P`` and ``FU`` time-weighted means (FU over the time the bus was alive),
+``S = URMS x IRMS``, ``Q = sqrt(S^2 - P^2)`` and ``LAMBDA = P / S``. A step that crosses an interval
+boundary is split at it. Changing ``:RATE`` restarts the interval.
 
 **No data.** Before the first interval completes, for ``NONE`` items, for ``LAMBDA`` with S = 0, for
 ``FU`` of a dead bus and for ``FU,SIGMA``, the value is ``NAN``, as the WT sends in ASCII format (its
@@ -224,7 +224,7 @@ class PowerAnalyzer(StandIn):
     def sample(self, bus: BusState, dt: float) -> None:
         """Account for the bus holding ``bus``'s values over the last ``dt`` seconds of plant time.
 
-        Call after every plant step, with the step's length; takes the lock itself (an RLock, so
+        Call after every plant sub-step, with its length; takes the lock itself (an RLock, so
         calling it under the lock is fine).
         """
         if not dt > 0.0:
