@@ -223,7 +223,10 @@ def load_served(
 
     What the racks may draw is their demand, or the controller's power cap when lower: energy held
     back by a cap is *capped* (a soft shed, reported apart), not unserved (reference/domain.md §2.2,
-    §5.1). A deficit within ``deadband_fraction`` of what may be drawn is meter error [A] and counts 0.
+    §5.1). A sample's served power is the analyzer's mean over the interval before it, while its cap
+    was read at its end: a cap lifted within that interval was still in force over part of it, so
+    each sample is judged against the lower of its cap and the one before (:func:`interval_cap_w`).
+    A deficit within ``deadband_fraction`` of what may be drawn is meter error [A] and counts 0.
     Each unbroken deficit is first drawn from the racks' PSU hold-up, ``hold_up_s`` of their largest
     draw in it: a transfer gap the power supplies bridge leaves the GPUs powered, so only what exceeds
     the hold-up is unserved (the hold-up refills once the bus is back).
@@ -231,8 +234,7 @@ def load_served(
     part = _scope(trace, window)
     demand = part.channel(LOAD_DEMAND_W)
     served = part.channel(LOAD_SERVED_W)
-    cap = np.nan_to_num(part.channel(POWER_CAP_W), nan=np.inf) if POWER_CAP_W in part else np.inf
-    drawable = np.minimum(demand, cap)
+    drawable = np.minimum(demand, interval_cap_w(part))
     deficit = np.clip(drawable - served, 0.0, None)
     counted = np.where(deficit > deadband_fraction * drawable, deficit, 0.0)
     weights = hold_durations(part.t, part.start_s, part.end_s)
@@ -242,7 +244,7 @@ def load_served(
         bridged_j = min(deficit_j, hold_up_s * float(np.max(drawable[episode])))
         ridden_j += bridged_j
         unserved_j += deficit_j - bridged_j
-    capped_j = float(np.sum(np.clip(demand - cap, 0.0, None) * weights))
+    capped_j = float(np.sum((demand - drawable) * weights))
     worst = int(np.argmax(deficit))
     names = [LOAD_DEMAND_W, LOAD_SERVED_W, *([POWER_CAP_W] if POWER_CAP_W in part else [])]
     return Verdict.at_most(
@@ -258,6 +260,18 @@ def load_served(
         ),
         evidence=evidence(part, part.start_s, part.end_s, *names),
     )
+
+
+def interval_cap_w(trace: Trace) -> np.ndarray:
+    """The cap in force over each sample's interval, taken as the lower of the cap read at the sample
+    and the one read at the sample before (uncapped, NaN, is infinite). Over a lab bench's unaligned
+    clocks a cap may change anywhere in the interval; on the simulated bench the cap read before is
+    exactly the one in force. A cap newly imposed is thus judged one sample early, which can only
+    count less as unserved."""
+    if POWER_CAP_W not in trace:
+        return np.full(len(trace), np.inf)
+    cap = np.nan_to_num(trace.channel(POWER_CAP_W), nan=np.inf)
+    return np.minimum(cap, np.concatenate((cap[:1], cap[:-1])))
 
 
 def _runs(mask: np.ndarray) -> list[slice]:

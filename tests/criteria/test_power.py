@@ -139,8 +139,18 @@ def test_load_served_counts_capped_energy_apart_and_ignores_meter_error():
     served = np.where(capped, 0.8e6, 0.995e6)  # 0.5 % low: within the 1 % deadband
     verdict = load_served(power_trace(served, cap))
     assert verdict.passed and verdict.measured == 0.0
-    assert "capped 200000 J" in verdict.detail
+    assert "capped 202000 J" in verdict.detail  # 1 s capped, and the interval the cap was lifted in
     assert not load_served(power_trace(served, cap), deadband_fraction=0.001).passed
+
+
+@pytest.mark.parametrize(("late_samples", "unserved_j"), [(1, 0.0), (2, 2e3)])
+def test_a_lifted_cap_holds_over_the_interval_it_was_lifted_in(late_samples, unserved_j):
+    """The analyzer's sample after the cap is lifted averages an interval the cap was still in force
+    over; a draw still capped one sample later is unserved."""
+    cap = np.where((T >= 2.0) & (T < 3.0 - 1e-9), 0.8e6, np.nan)
+    served = np.where((T >= 2.0) & (late_samples * 0.01 > T - 3.0 + 0.005), 0.8e6, 1e6)
+    verdict = load_served(power_trace(served, cap), hold_up_s=0.0)
+    assert verdict.measured == pytest.approx(unserved_j)
 
 
 def frequency_trace(frequency_hz, voltage_pu=None) -> Trace:
