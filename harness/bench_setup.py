@@ -11,8 +11,9 @@ so is a PV simulator's profile); what the drivers can set, gridhil sets before t
   load's own modes, at its time zero: :func:`play_profile`);
 - then the controller is enabled, and setup waits (up to ``settle_timeout_s`` of wall time) until it
   reports the steady mode the grid implies (grid-connected, or islanded when the grid is off) and the
-  racks draw what the profile asks at its start: a run starts from a steady plant, not from the
-  aftermath of the last one (whose safe state switched the battery outputs off).
+  racks draw what the profile asks at its start, or the controller's cap when lower (within 1 %),
+  both for a second: a run starts from a steady plant, not from the aftermath of the last one (whose
+  safe state switched the battery outputs off).
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ SETTLE_TIMEOUT_S = 120.0
 """Long enough for a black start, a stable-grid hold, resynchronisation and racks that dropped to
 restart (tens of seconds each on a real plant)."""
 SETTLE_POLL_S = 0.2
-RACKS_DRAWING = 0.9
-"""Share of the profile's starting power the load must draw for the racks to count as up."""
+RACKS_DRAWING = 0.99
+"""Share of the profile's starting power the load must draw for the racks to count as back: within
+``load_served``'s 1 % meter deadband, so a run does not start while racks still ramp after a restart
+(their deficit would be judged as the run's)."""
+SETTLED_HOLD_S = 1.0
+"""How long the plant must stay settled before the run starts, so a reading on its way through is
+not taken for the steady state."""
 
 
 def prepare_bench(initial: Initial, bench: Bench, *, settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -63,20 +69,32 @@ def prepare_bench(initial: Initial, bench: Bench, *, settle_timeout_s: float = S
     controller: ControllerLink = bench["controller"]
     controller.enable()
     expected = ControllerMode.GRID_CONNECTED if initial.grid.voltage_pu > 0.0 else ControllerMode.ISLANDED
-    wanted_w = RACKS_DRAWING * profile.fraction(0.0) * rated_w
+    starting_w = profile.fraction(0.0) * rated_w
 
     def settled() -> str | None:
-        mode = controller.status().mode
-        if mode is not expected:
-            return f"the controller reports {mode.name}, not {expected.name}"
+        status = controller.status()
+        if status.mode is not expected:
+            return f"the controller reports {status.mode.name}, not {expected.name}"
+        cap_w = status.power_cap_w
+        wanted_w = RACKS_DRAWING * (starting_w if cap_w is None else min(starting_w, cap_w))
         drawing_w = load.measure().power_w
         if drawing_w < wanted_w:
             return f"the racks draw {drawing_w:g} W, not yet {wanted_w:g} W"
         return None
 
     deadline = time.monotonic() + settle_timeout_s
-    while (waiting_for := settled()) is not None:
-        if time.monotonic() > deadline:
+    settled_since: float | None = None
+    while True:
+        waiting_for = settled()
+        now = time.monotonic()
+        if waiting_for is not None:
+            settled_since = None
+        elif settled_since is None:
+            settled_since = now
+        elif now - settled_since >= SETTLED_HOLD_S:
+            return
+        if now > deadline:
+            waiting_for = waiting_for or f"settled for only {now - (settled_since or now):.1f} s"
             raise BenchSetupError(f"the bench did not settle within {settle_timeout_s:g} s: {waiting_for}")
         time.sleep(SETTLE_POLL_S)
 
