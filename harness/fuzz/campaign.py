@@ -23,7 +23,7 @@ from unittest.mock import patch
 
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import FlakyFailure
+from hypothesis.errors import FlakyFailure, HypothesisException
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -172,7 +172,7 @@ def run_campaign(campaign: Campaign, progress: Progress | None = None) -> Campai
     except FlakyFailure as flaky:
         broken = _first_broken(flaky)
         if broken is None:
-            raise
+            raise _bench_error(flaky) from flaky
         finding = _write(campaign, broken, tally.first_failure or tally.examples)
     else:
         finding = None
@@ -182,13 +182,25 @@ def run_campaign(campaign: Campaign, progress: Progress | None = None) -> Campai
 
 
 def _first_broken(flaky: FlakyFailure) -> InvariantBroken | None:
-    """The failure hypothesis saw once but not on its replay. On a lab bench (the wall clock, a plant
-    with a memory of earlier runs) that happens: the failure is written all the same, and its replay's
-    verdicts say whether it came back."""
-    found = flaky.subgroup(lambda error: isinstance(error, InvariantBroken))
+    """The invariant broken in a failure hypothesis saw once but not on its replay. On a lab bench (the
+    wall clock, a plant with a memory of earlier runs) that happens: the failure is written all the
+    same, and its replay's verdicts say whether it came back."""
+    found = _first(flaky, lambda error: isinstance(error, InvariantBroken))
+    return found if isinstance(found, InvariantBroken) else None
+
+
+def _bench_error(flaky: FlakyFailure) -> BaseException:
+    """What went wrong, rather than hypothesis' report that it went wrong differently when replayed
+    (a bench that failed once, say an instrument that did not answer, and then did)."""
+    own = _first(flaky, lambda error: not isinstance(error, HypothesisException | BaseExceptionGroup))
+    return flaky if own is None else own
+
+
+def _first(flaky: FlakyFailure, wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    found = flaky.subgroup(wanted)
     while isinstance(found, BaseExceptionGroup):
         found = found.exceptions[0]
-    return found if isinstance(found, InvariantBroken) else None
+    return found
 
 
 def _settings(campaign: Campaign) -> settings:

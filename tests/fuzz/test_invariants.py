@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from hypothesis.errors import FlakyFailure
+from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 
-from harness.fuzz.campaign import _first_broken
+from harness.fuzz.campaign import _bench_error, _first_broken
 from harness.fuzz.draft import Draft, Start
 from harness.fuzz.invariants import INVARIANTS, InvariantBroken, invariants_for, welded_fault_s
 from harness.sequence import Cloud, Step
@@ -72,3 +72,12 @@ def test_a_failure_hypothesis_could_not_replay_is_still_found_in_its_report():
     flaky = FlakyFailure("inconsistent results", [ValueError("other"), broken])
     assert _first_broken(flaky) is broken
     assert _first_broken(FlakyFailure("inconsistent results", [ValueError("other")])) is None
+
+
+def test_a_bench_error_hypothesis_could_not_replay_surfaces_as_itself():
+    """An instrument that failed once and answered on the replay: the campaign ends with its error."""
+    unavailable = ConnectionError("controller: cannot connect to 127.0.0.1:5020")
+    flaky = FlakyFailure("inconsistent results", [FlakyStrategyDefinition("data drawn differs"), unavailable])
+    assert _bench_error(flaky) is unavailable
+    only_hypothesis = FlakyFailure("inconsistent", [FlakyStrategyDefinition("only this")])
+    assert _bench_error(only_hypothesis) is only_hypothesis
