@@ -32,6 +32,8 @@ from harness.controller.model import (
 
 HEARTBEAT_MODULUS = 65535
 """The published heartbeat counts 0..65534 and wraps (65535 is uint16's "not implemented")."""
+_ISLAND_CAPABLE = (PcsState.GRID_FOLLOWING, PcsState.GRID_FORMING)
+"""PCS states from which a grid loss becomes an island."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,16 @@ class ControllerConfig:
     """Headroom, as a fraction of the PCS rating, kept between the fleet's capability and the cap."""
     cap_release_s: float = 10.0
     """A shortfall cap is released after the racks have stayed this long below it by the margin."""
+    contingency_margin_fraction: float = 0.05
+    """Islanding readiness while grid-connected, as a fraction of the PCS rating: the headroom that
+    the firm supply (the PCS units still running, within what the fleet can discharge) must keep
+    over the site's net demand (racks less PV). Short of it (PCS units tripped at high load), the
+    racks are capped to the firm supply less this headroom *before* the grid goes, so that an
+    unplanned island carries them from its first milliseconds instead of current-limiting until the
+    island's shortfall cap acts a control period later (a 0.1 s interruption where ITIC allows
+    20 ms). PV is left out of the cap: a cloud can take it within seconds. The cap counts as capped
+    energy, is released as the shortfall cap is, and carries over into an island as its shortfall
+    cap."""
     reserve_cap_gain: float = 0.2
     """Per cycle, the cap at the SOC reserve moves by this fraction of the fleet's discharge."""
     share_step_w: float = 250e3
@@ -98,6 +110,8 @@ class ControllerConfig:
             bad.append("isolate_stale_s (must be >= stale_s)")
         if not 0 < self.reserve_cap_gain <= 1:
             bad.append("reserve_cap_gain (must be in (0, 1])")
+        if not 0 <= self.contingency_margin_fraction < 1:
+            bad.append("contingency_margin_fraction (must be in [0, 1))")
         if bad:
             raise ValueError(f"ControllerConfig: out of range: {', '.join(bad)}")
 
@@ -209,22 +223,19 @@ class ReferenceController:
         health = self._pack_health(now_s, view)
         mode = self._next_mode(now_s, view, commands)
         actions = Actions(pack_contactors=~health.isolated)
-        islanded = False
         if mode is ControllerMode.STOPPED:
             self._stop(actions)
         elif view.breaker_closed:
-            self._run_grid_connected(view, commands, actions)
+            self._run_grid_connected(now_s, view, commands, actions)
         elif mode is ControllerMode.BLACK_START:
             self._run_black_start(view, actions)
         elif view.pcs_state is PcsState.GRID_FORMING:
             self._run_island(now_s, view, commands, actions)
-            islanded = True
-        # else: within the transfer grace of a dead bus; nothing to change yet
+        # else: within the transfer grace of a dead bus; nothing to change yet, caps included (a cap
+        # held for the grid loss must still be in force when the island forms)
         if mode is not ControllerMode.STOPPED:
             actions.pack_share_enabled = True
             actions.pack_power_w = self._pack_power_w(view, commands, health)
-        if not islanded:
-            memory.shortfall_cap_w = memory.reserve_cap_w = memory.cap_unneeded_since_s = None
         if actions.dispatch_w is not None:
             memory.dispatch_w = actions.dispatch_w
         memory.mode = mode
@@ -313,10 +324,16 @@ class ReferenceController:
     def _stop(self, actions: Actions) -> None:
         actions.mode_request = ModeRequest.STOP
         actions.dispatch_w = 0.0
+        self._drop_caps()
 
-    def _run_grid_connected(self, view: PlantView, commands: ControllerCommands, actions: Actions) -> None:
-        """Grid-following; during a planned island the PCS takes over the site's import first."""
+    def _run_grid_connected(
+        self, now_s: float, view: PlantView, commands: ControllerCommands, actions: Actions
+    ) -> None:
+        """Grid-following, ready to island; during a planned island the PCS takes over the site's
+        import first."""
         memory = self._memory
+        memory.shortfall_cap_w = self._contingency_cap_w(now_s, view)
+        memory.reserve_cap_w = None
         self._follow(view, actions)
         actions.control = self._grid_control()
         actions.pcc_ramp_w_per_s = commands.grid_ramp_w_per_s
@@ -345,6 +362,7 @@ class ReferenceController:
     def _run_black_start(self, view: PlantView, actions: Actions) -> None:
         """Energise the dead bus: reset a tripped PCS, then ask for a black start once and wait."""
         memory = self._memory
+        self._drop_caps()
         actions.frequency_setpoint_hz = self.config.nominal_frequency_hz
         actions.voltage_setpoint_pu = self.config.nominal_voltage_pu
         if view.pcs_state is PcsState.TRIPPED:
@@ -430,26 +448,57 @@ class ReferenceController:
         """The cap asked of the racks when they want more than the fleet can give, with margin.
 
         Signs of a shortfall: the islanded bus sags, or the fleet's headroom over the PCS output is
-        below the margin. The cap follows the fleet's capability and is released only after the
-        racks have stayed below it by the margin for ``cap_release_s``.
+        below the margin. The cap follows the fleet's capability (:meth:`_held_cap_w`).
         """
-        config, memory = self.config, self._memory
+        config = self.config
         margin_w = config.cap_margin_fraction * view.pcs_rated_w
-        supply_w = min(view.fleet_discharge_max_w, self._pcs_available_w(view))
+        supply_w = self._firm_supply_w(view)
         short = view.bus_voltage_pu < config.bus_sag_pu or supply_w - view.pcs_output_w < margin_w
-        if short or memory.shortfall_cap_w is None:
+        return self._held_cap_w(now_s, short, view.pcs_output_w, supply_w - margin_w, margin_w)
+
+    def _contingency_cap_w(self, now_s: float, view: PlantView) -> float | None:
+        """Islanding readiness: the cap that lets an unplanned island carry the racks at once.
+
+        While grid-connected the island's load is the site's net demand, PCS output plus PCC import
+        (racks less PV, whatever the dispatch). When the firm supply has less headroom over it than
+        ``contingency_margin_fraction`` of the rating, the racks are capped to that supply less the
+        headroom (:meth:`_held_cap_w`). Nothing is capped where no island can form or carry
+        anything beyond the headroom (islanding disabled, the PCS tripped or off, the fleet unable
+        to discharge): a cap would shed on the grid all that a grid loss could shed.
+        """
+        margin_w = self.config.contingency_margin_fraction * view.pcs_rated_w
+        supply_w = self._firm_supply_w(view)
+        island_w = supply_w - margin_w
+        if not (self._islanding_enabled() and view.pcs_state in _ISLAND_CAPABLE and island_w > 0):
+            self._memory.cap_unneeded_since_s = None
+            return None
+        net_w = view.pcs_output_w + view.pcc_w
+        return self._held_cap_w(now_s, net_w > island_w, net_w, island_w, margin_w)
+
+    def _held_cap_w(
+        self, now_s: float, short: bool, drawn_w: float, capability_w: float, margin_w: float
+    ) -> float | None:
+        """A capability cap with hysteresis: asked for when ``short``, following ``capability_w``
+        while held, released only after ``drawn_w`` has stayed below the held cap by ``margin_w`` for
+        ``cap_release_s`` (so that racks held at the cap do not bounce off it)."""
+        memory = self._memory
+        held_w = memory.shortfall_cap_w
+        if short or held_w is None:
             memory.cap_unneeded_since_s = None
             if not short:
                 return None
-        elif view.pcs_output_w >= memory.shortfall_cap_w - margin_w:
+        elif drawn_w >= held_w - margin_w:
             memory.cap_unneeded_since_s = None
         elif memory.cap_unneeded_since_s is None:
             memory.cap_unneeded_since_s = now_s
-        elif now_s - memory.cap_unneeded_since_s >= config.cap_release_s:
-            memory.shortfall_cap_w = memory.cap_unneeded_since_s = None
+        elif now_s - memory.cap_unneeded_since_s >= self.config.cap_release_s:
+            memory.cap_unneeded_since_s = None
             return None
-        memory.shortfall_cap_w = max(0.0, supply_w - margin_w)
-        return memory.shortfall_cap_w
+        return max(0.0, capability_w)
+
+    def _firm_supply_w(self, view: PlantView) -> float:
+        """What the fleet can put on the bus through the PCS units still running."""
+        return min(view.fleet_discharge_max_w, self._pcs_available_w(view))
 
     def _reserve_cap_w(self, view: PlantView, commands: ControllerCommands) -> float | None:
         """At the reserve, a cap that integrates the fleet's discharge away (PV carries what it can)."""
@@ -464,8 +513,13 @@ class ReferenceController:
     # ------------------------------------------------------------------ helpers
 
     def _power_cap(self, now_s: float, view: PlantView, commands: ControllerCommands) -> None:
-        self._shortfall_cap_w(now_s, view)
-        self._reserve_cap_w(view, commands)
+        memory = self._memory
+        memory.shortfall_cap_w = self._shortfall_cap_w(now_s, view)
+        memory.reserve_cap_w = self._reserve_cap_w(view, commands)
+
+    def _drop_caps(self) -> None:
+        memory = self._memory
+        memory.shortfall_cap_w = memory.reserve_cap_w = memory.cap_unneeded_since_s = None
 
     def _current_cap_w(self) -> float | None:
         caps = [cap for cap in (self._memory.shortfall_cap_w, self._memory.reserve_cap_w) if cap is not None]

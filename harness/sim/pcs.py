@@ -138,11 +138,22 @@ class Pcs:
             self.trip_reason = ""
 
     def start_forming(self) -> None:
+        """Form the bus, the droop referred to the output the PCS carries now (a seamless transfer).
+
+        The frequency starts at its setpoint and moves only with the output's *change*. From
+        grid-following at a planned island, where the controller has already taken the PCC flow onto
+        the PCS, the bus balance does not change when the breaker opens, so neither does the
+        frequency: a real PCS starts its droop (and the restoration that follows it) from the
+        operating point it was following, rather than stepping by the droop of its whole output (at
+        a full charge, 0.6 Hz, beyond the 60.5 Hz band, with nothing on the bus having moved). After
+        a transfer gap or from off (an unplanned island, a black start) it carries nothing yet, and
+        the droop of what it then picks up pulls the frequency as before.
+        """
         if self.mode is PcsMode.TRIPPED or not any(u.available for u in self.units):
             return
         self.mode = PcsMode.GRID_FORMING
-        self._restore_hz = 0.0
         self._power_filtered_w = self.output_w
+        self._restore_hz = self.droop_hz_per_pu * self.output_w / self.rated_w
 
     def start_following(self, net_load_w: float) -> None:
         """Go grid-following without a bump: the grid-side track starts where the grid now is."""
