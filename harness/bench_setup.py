@@ -9,11 +9,13 @@ so is a PV simulator's profile); what the drivers can set, gridhil sets before t
 - the grid simulator's voltage and frequency, and its output (off when ``voltage_pu = 0``);
 - the electronic load drawing the profile's starting level (the run plays the whole profile, in the
   load's own modes, at its time zero: :func:`play_profile`);
-- then the controller is enabled, and setup waits (up to ``settle_timeout_s`` of wall time) until it
-  reports the steady mode the grid implies (grid-connected, or islanded when the grid is off) and the
-  racks draw what the profile asks at its start, or the controller's cap when lower (within 1 %),
-  both for a second: a run starts from a steady plant, not from the aftermath of the last one (whose
-  safe state switched the battery outputs off).
+- then the controller is enabled with no dispatch, asked to reconnect if the run starts on the grid
+  (a planned island of the last run holds the plant islanded until asked), and setup waits (up to
+  ``settle_timeout_s`` of wall time) until it reports the steady mode the grid implies
+  (grid-connected, or islanded when the grid is off) and the racks draw what the profile asks at its
+  start, or the controller's cap when lower (within 1 %), both for a second: a run starts from a
+  steady plant, not from the aftermath of the last one (whose safe state switched the battery
+  outputs off).
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def prepare_bench(initial: Initial, bench: Bench, *, settle_timeout_s: float = S
     load.on()
     controller: ControllerLink = bench["controller"]
     controller.enable()
+    controller.set_dispatch(0.0)
     expected = ControllerMode.GRID_CONNECTED if initial.grid.voltage_pu > 0.0 else ControllerMode.ISLANDED
+    if expected is ControllerMode.GRID_CONNECTED:
+        controller.reconnect()  # a planned island of the last run waits for this; connected, it is a no-op
     starting_w = profile.fraction(0.0) * rated_w
 
     def settled() -> str | None:
