@@ -48,8 +48,12 @@ RESISTANCE_FACTOR = (1.0, 5.0)
 """A degradation step's DC resistance, as a multiple of the pack's present one (library: 2.5-5x)."""
 DISPATCH_SHARE = (-0.5, 0.5)
 """Grid-connected dispatch, as a share of the racks' rated power (+ discharge)."""
-PV_RATED_W = (1e6, 12e6)
-"""PV plant at reference scale (805 packs), scaled with the fleet like every rating."""
+PV_RATED_W = (1e6, 10e6)
+"""PV plant at reference scale (805 packs), scaled with the fleet like every rating. At most 10 MW: an
+unplanned island must take the PV surplus onto the 12 MW PCS at once, and its 0.6 Hz/pu droop leaves
+the 60.5 Hz band beyond about 0.83 of its rating; the simulated PV has no over-frequency droop of its
+own to help (docs/fuzz.md, finding 5), so a larger plant would find the model's limit, not the
+controller's."""
 GRID_HOW = ("simulator", "breaker")
 """How the grid is lost: the grid simulator's output relay, or the utility breaker's relay."""
 NOMINAL_HZ = 60.0
