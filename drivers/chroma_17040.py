@@ -13,8 +13,9 @@ option ``channels``; without it (or 0) the driver asks at open (``CHANnel MAXimu
 selection found is restored). Whether a real 17040 takes ``MAXimum`` there is unverified: a lab sets
 ``channels``.
 
-**Fault insertion** (``FAULt:INSert``/``FAULt:CLEar``) is the stand-in's documented extension; a real
-17040 answers -113 (undefined header), and the error says that is why.
+**Fault insertion** (``FAULt:INSert``/``FAULt:CLEar``, and ``FAULt:MASK?``: what was inserted, as
+:class:`InsertedFault` bits) is the stand-in's documented extension; a real 17040 answers -113 (undefined
+header), raised as :class:`ExtensionMissing`, whose message says that is why.
 
 Ranges are the stand-in's (plant scale: packs of several hundred volts), as wide as a 17040 system gets;
 a bench narrows them with ``voltage_max``, ``current_max``, ``capacity_max``, ``resistance_max`` and
@@ -23,9 +24,10 @@ a bench narrows them with ``voltage_max``, ``current_max``, ``capacity_max``, ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntFlag
 from itertools import pairwise
 from typing import ClassVar, Self
 
@@ -46,6 +48,7 @@ CURVE_POINTS_MAX = 1000
 UNDEFINED_HEADER = -113
 OUTPUT = "BATTery:OUTPut"
 _SELECT = "CHANnel"
+_MASK = "FAULt:MASK?"
 _SOC = Range(0.0, 100.0, "%")
 """SOC points of an OCV curve: always 0..100 %, whatever the bench's ``soc_max`` (an initial-SOC limit)."""
 
@@ -61,6 +64,22 @@ class FaultKind(Enum):
     COMMS = "COMMS"
     DRIFT = "DRIFT"
     """Offset of the SOC the pack's BMS reports (value: %)."""
+
+
+class InsertedFault(IntFlag):
+    """``FAULt:MASK?`` bits: the kinds inserted on a channel and not cleared (0: none)."""
+
+    ISOLATION = 1
+    THERMAL = 2
+    WELD = 4
+    OPEN = 8
+    COMMS = 16
+    """The pack's BMS link is cut: what its BMS reports is frozen."""
+    DRIFT = 32
+
+
+class ExtensionMissing(InstrumentRejected):
+    """The instrument has no gridhil fault-insertion extension: a real 17040 answers ``FAULt:`` with -113."""
 
 
 _FAULT_VALUES = {FaultKind.THERMAL: Range(0.0, 1e6, "W"), FaultKind.DRIFT: Range(-100.0, 100.0, "%")}
@@ -286,21 +305,43 @@ class BatteryEmulator(VisaDriver):
                     f"{kind.value} value {value} outside {allowed.minimum}..{allowed.maximum} {allowed.unit}",
                 )
             command = f"{command},{value:.9g}"
-        self._extension(command)
+        with self._extension():
+            self.transport.write(command)
 
     def clear_fault(self, channel: int, kind: FaultKind) -> None:
-        self._extension(self._on(channel, f"FAULt:CLEar {kind.value}"))
+        with self._extension():
+            self.transport.write(self._on(channel, f"FAULt:CLEar {kind.value}"))
 
-    def _extension(self, command: str) -> None:
+    def injected(self, channel: int) -> InsertedFault:
+        """The kinds inserted on ``channel`` and not cleared (``FAULt:MASK?``)."""
+        command = self._on(channel, _MASK)
+        with self._extension():
+            return self._masks(command, self.transport.query_floats(command))[0]
+
+    def injected_all(self) -> list[InsertedFault]:
+        """Every channel's :meth:`injected`, in channel order (one query with ``channel_lists``)."""
+        if not self._channel_lists:
+            return [self.injected(channel) for channel in range(1, self.channels + 1)]
+        with self._extension():
+            return self._masks(f"{_MASK} (@1:{self.channels})", self._listed(_MASK, 1))
+
+    def _masks(self, command: str, values: list[float]) -> list[InsertedFault]:
+        if not all(value.is_integer() and value >= 0 for value in values):
+            raise GarbageReply(self.role, self.resource, command, f"expected fault masks, got {values[:8]}")
+        return [InsertedFault(int(value)) for value in values]
+
+    @contextmanager
+    def _extension(self) -> Iterator[None]:
+        """The -113 of an instrument without the fault-insertion extension, as :class:`ExtensionMissing`."""
         try:
-            self.transport.write(command)
+            yield
         except InstrumentRejected as exc:
             if exc.code != UNDEFINED_HEADER:
                 raise
-            raise InstrumentRejected(
+            raise ExtensionMissing(
                 self.role,
                 self.resource,
-                command,
+                exc.command,
                 f"{exc.problem}: fault insertion is the gridhil stand-in's extension, "
                 "a real Chroma 17040 has none (insert faults with the relay box)",
                 exc.code,

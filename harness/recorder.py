@@ -6,13 +6,18 @@ Everything recorded comes over the wire, as on a lab bench:
   voltage in pu of the phase-to-neutral nominal, bus frequency, load served;
 - ``pcc_meter``: grid power (import +);
 - ``controller`` link: mode, power cap (NaN when uncapped), fleet SOC, PCS power;
-- ``battery`` emulator: per-pack SOC, current and whether the pack's contactor is open (isolated).
+- ``battery`` emulator: per-pack SOC, current, whether the pack's contactor is open (isolated), its
+  fault bits, and the conditions the emulator inserted (``FAULt:MASK?``, the stand-in's extension). An
+  emulator without that extension (a real 17040) refuses the first read: from then on
+  ``pack_injected`` is :data:`~harness.trace.INJECTED_UNKNOWN` and no longer asked, the trace's events
+  say why, and the run goes on (a criterion that needs the channel says it cannot judge).
 
 **Rates.** The fast channels are read every ``fast_period_s`` (default 0.1 s, the analyzer's update
-interval: reading faster returns the same values). The per-pack channels cost five queries per pack
-(``MEASure`` voltage, current, power, SOC and state), about 4,000 for a reference fleet, so they are
-read every ``pack_period_s`` (default 1 s) and hold their last values in the samples between reads,
-as a trace sample holds its value until the next (harness.trace). Sub-second events are not lost:
+interval: reading faster returns the same values). The per-pack channels cost six queries per pack
+(``MEASure`` voltage, current, power, SOC and state, ``FAULt:MASK?``), about 4,800 for a reference
+fleet (six in all with the battery's ``channel_lists`` option), so they are read every
+``pack_period_s`` (default 1 s) and hold their last values in the samples between reads, as a trace
+sample holds its value until the next (harness.trace). Sub-second events are not lost:
 the analyzer logs voltage events to 1 ms, read into the trace by :meth:`Recorder.finish`.
 
 ``load_demand_w`` is not measured: it is the demand the electronic load was programmed to, computed
@@ -37,7 +42,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from drivers.chroma_17040 import BatteryEmulator
+from drivers.chroma_17040 import BatteryEmulator, ExtensionMissing
 from drivers.controller_link import ControllerLink
 from drivers.sunspec_meter import SunSpecMeter
 from drivers.yokogawa_wt import PowerAnalyzer
@@ -49,10 +54,12 @@ from harness.trace import (
     CONTROLLER_MODE,
     FLEET_SOC,
     GRID_W,
+    INJECTED_UNKNOWN,
     LOAD_DEMAND_W,
     LOAD_SERVED_W,
     PACK_CURRENT_A,
     PACK_FAULT,
+    PACK_INJECTED,
     PACK_ISOLATED,
     PACK_SOC,
     PCS_W,
@@ -103,6 +110,7 @@ def trace_channels(packs: int) -> dict[str, ChannelSpec]:
         PACK_CURRENT_A: per_pack,
         PACK_ISOLATED: ChannelSpec("bool", (packs,)),
         PACK_FAULT: ChannelSpec("int64", (packs,)),
+        PACK_INJECTED: ChannelSpec("int64", (packs,)),
     }
 
 
@@ -135,6 +143,8 @@ class Recorder:
         self._pack_current_a = np.full(packs, math.nan)
         self._pack_isolated = np.zeros(packs, dtype=bool)
         self._pack_fault = np.zeros(packs, dtype=np.int64)
+        self._pack_injected = np.zeros(packs, dtype=np.int64)
+        self._reads_injected = True
         self._next_pack_read_s = -math.inf
         self.analyzer.configure(ANALYZER_ITEMS)
 
@@ -145,7 +155,7 @@ class Recorder:
     def sample(self, t_s: float) -> None:
         """One sample at ``t_s``; the packs are read again if ``pack_period_s`` has passed."""
         if t_s >= self._next_pack_read_s - 1e-9:
-            self._read_packs()
+            self._read_packs(t_s)
             self._next_pack_read_s = t_s + self.rates.pack_period_s
         bus = self.analyzer.read()
         status = self.controller.status()
@@ -165,6 +175,7 @@ class Recorder:
                 PACK_CURRENT_A: self._pack_current_a,
                 PACK_ISOLATED: self._pack_isolated,
                 PACK_FAULT: self._pack_fault,
+                PACK_INJECTED: self._pack_injected,
             },
         )
 
@@ -174,12 +185,24 @@ class Recorder:
         span_s = (t_s - start_s) / steps
         return sum(self.demand_w(start_s + k * span_s) for k in range(steps)) / steps
 
-    def _read_packs(self) -> None:
+    def _read_packs(self, t_s: float) -> None:
         readings, states = self.battery.measure_all(), self.battery.state_all()
         self._pack_soc[:] = [reading.soc_pct / PERCENT for reading in readings]
         self._pack_current_a[:] = [reading.current_a for reading in readings]
         self._pack_isolated[:] = [not state.output_on for state in states]
         self._pack_fault[:] = [state.fault_bits for state in states]
+        if self._reads_injected:
+            self._read_injected(t_s)
+
+    def _read_injected(self, t_s: float) -> None:
+        try:
+            self._pack_injected[:] = [int(mask) for mask in self.battery.injected_all()]
+        except ExtensionMissing as missing:
+            self._reads_injected = False
+            self._pack_injected[:] = INJECTED_UNKNOWN
+            self.writer.event(
+                TraceEvent(t_s, "recorder", f"{PACK_INJECTED} unknown from here on: {missing.problem}")
+            )
 
     def finish(self) -> None:
         """Copy the analyzer's voltage event log into the trace and flush it."""

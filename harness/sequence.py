@@ -40,6 +40,7 @@ CRITERIA_NAMES = (
     "soc_bounds",
     "isolation_current",
     "fault_isolation",
+    "silent_bms",
     "sharing_balance",
     "settle_time",
     "resync",

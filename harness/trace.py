@@ -51,6 +51,7 @@ PACK_SOC = "pack_soc"
 PACK_CURRENT_A = "pack_current_a"
 PACK_ISOLATED = "pack_isolated"
 PACK_FAULT = "pack_fault"
+PACK_INJECTED = "pack_injected"
 CONTROLLER_MODE = "controller_mode"
 STANDARD_CHANNELS = (
     BUS_VOLTAGE_PU,
@@ -66,9 +67,13 @@ STANDARD_CHANNELS = (
     PACK_CURRENT_A,
     PACK_ISOLATED,
     PACK_FAULT,
+    PACK_INJECTED,
     CONTROLLER_MODE,
 )
 """Names every recorder and criterion agree on; ``pack_*`` are 2-D (samples, packs)."""
+INJECTED_UNKNOWN = -1
+"""``pack_injected`` of a pack whose inserted conditions the battery emulator cannot tell (no
+``FAULt:MASK?``). Every bit set, so a reader that only tests bits errs on the side of a condition."""
 
 FORMAT_NAME = "gridhil-trace"
 FORMAT_VERSION = 1

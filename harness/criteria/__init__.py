@@ -1,8 +1,8 @@
 """Criteria: functions from a :class:`~harness.trace.Trace` to a :class:`~harness.verdict.Verdict`.
 
 ``signals`` holds the building blocks (band, step, ramp, settling); ``power`` the steady-power criteria
-a sequence names, ``packs`` what the pack manager must do about faulted packs and how evenly it drains
-the fleet. ``CRITERIA`` maps the names a sequence file uses to the functions.
+a sequence names, ``packs`` what the pack manager must do about faulted packs and silent BMSs and how
+evenly it drains the fleet. ``CRITERIA`` maps the names a sequence file uses to the functions.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ CRITERIA: dict[str, Callable[..., Verdict]] = {
     "soc_bounds": power.soc_bounds,
     "isolation_current": power.isolation_current,
     "fault_isolation": packs.fault_isolation,
+    "silent_bms": packs.silent_bms,
     "sharing_balance": packs.sharing_balance,
     "settle_time": power.settle_time,
     "resync": power.resync,

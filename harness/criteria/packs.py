@@ -1,10 +1,10 @@
-"""Pack criteria: what the pack manager must do about a pack the instruments see faulted, and how
-evenly it drains the fleet.
+"""Pack criteria: what the pack manager must do about a pack the instruments see faulted or whose BMS
+stopped talking, and how evenly it drains the fleet.
 
-Judged from the battery emulator's own view of each pack (``pack_fault``, ``pack_isolated``,
-``pack_soc`` and ``pack_current_a`` come from its channels, not from the controller), so a controller
-that does not notice a fault, trusts a BMS that stopped talking, or misjudges a pack's energy cannot
-hide it.
+Judged from the battery emulator's own view of each pack (``pack_fault``, ``pack_injected``,
+``pack_isolated``, ``pack_soc`` and ``pack_current_a`` come from its channels, not from the controller),
+so a controller that does not notice a fault, trusts a BMS that stopped talking, or misjudges a pack's
+energy cannot hide it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,17 @@ from typing import Any
 
 import numpy as np
 
+from drivers.chroma_17040 import InsertedFault
 from harness.criteria.signals import Window, evidence
-from harness.trace import PACK_CURRENT_A, PACK_FAULT, PACK_ISOLATED, PACK_SOC, Trace
+from harness.trace import (
+    INJECTED_UNKNOWN,
+    PACK_CURRENT_A,
+    PACK_FAULT,
+    PACK_INJECTED,
+    PACK_ISOLATED,
+    PACK_SOC,
+    Trace,
+)
 from harness.verdict import Verdict
 
 DEFAULT_ISOLATION_DEADLINE_S = 2.0
@@ -56,6 +65,74 @@ def fault_isolation(
         detail=f"pack {worst_pack} faulted at {worst_at:g} s stayed connected {worst_s:g} s",
         evidence=evidence(part, part.start_s, part.end_s, PACK_FAULT, PACK_ISOLATED),
     )
+
+
+DEFAULT_SILENT_BMS_DEADLINE_S = 5.0
+"""[A] reference/domain.md §3.4 has a pack whose BMS link is lost taken as untrusted and derated or opened
+"after a timeout", without a number. Its frozen data hide whatever happens in it (bms-comms-loss inserts an
+isolation fault it cannot report), so once the silence is confirmed it is to be handled as a reported
+fault is. 5 s = up to 2 s to confirm the silence (a few missed CAN heartbeats; the reference controller
+calls a pack stale after 0.5 s of silence and opens it after 2 s) + the 2 s :func:`fault_isolation` gives
+a reported fault + 1 s, one pack read of the recorder, by which the opening may be seen late (the loss is
+seen up to a read late too, which only shortens what is measured)."""
+DEFAULT_SILENT_BMS_MAX_CURRENT_A = 0.5
+"""[A] as ``isolation_current``: a derated pack carries no more than a meter's noise."""
+
+
+def silent_bms(
+    trace: Trace,
+    *,
+    deadline_s: float = DEFAULT_SILENT_BMS_DEADLINE_S,
+    max_current_a: float = DEFAULT_SILENT_BMS_MAX_CURRENT_A,
+    window: Window | None = None,
+) -> Verdict:
+    """Every pack whose BMS link is lost is out of service within ``deadline_s`` of the loss first being
+    seen, until the link returns: isolated (``pack_isolated``) or carrying at most ``max_current_a``.
+
+    A loss is the COMMS bit of ``pack_injected`` (the conditions the battery emulator inserted); each run
+    of samples holding it is one loss, judged from its first sample (the window's first, for a loss
+    already seen there) to the first sample without it, or to the window's end. Measured: the longest
+    time from a loss first seen to the end of the last sample at which the pack was still in service
+    (connected and carrying more than ``max_current_a``, or a current that is no number), 0 when it was
+    never; a sample holds until the next. A trace without ``pack_injected``, or where the emulator could
+    not tell it (:data:`~harness.trace.INJECTED_UNKNOWN`), cannot be judged and fails.
+    """
+    part = trace if window is None else trace.window(*window)
+    reference = "[A] BMS comms loss: the pack is untrusted, out of service after a timeout (domain.md §3.4)"
+    injected = part.channel(PACK_INJECTED) if PACK_INJECTED in part else None
+    if injected is None or np.any(injected == INJECTED_UNKNOWN):
+        detail = f"{PACK_INJECTED} not recorded: the battery emulator cannot tell which BMS links are cut"
+        return Verdict.at_most("silent_bms", math.nan, deadline_s, "s", reference=reference, detail=detail)
+    lost = (injected & int(InsertedFault.COMMS)) != 0
+    connected = ~part.channel(PACK_ISOLATED).astype(bool)
+    in_service = connected & ~(np.abs(part.channel(PACK_CURRENT_A)) <= max_current_a)
+    held_until_s = np.append(part.t[1:], part.end_s)
+    worst_s, worst_pack, worst_at = 0.0, -1, part.start_s
+    for pack in np.flatnonzero(lost.any(axis=0)):
+        for onset, end in _runs(lost[:, pack]):
+            serving = np.flatnonzero(in_service[onset:end, pack])
+            served_s = float(held_until_s[onset + serving[-1]] - part.t[onset]) if serving.size else 0.0
+            if served_s > worst_s or worst_pack < 0:
+                worst_s, worst_pack, worst_at = served_s, int(pack), float(part.t[onset])
+    if worst_pack < 0:
+        detail = "no BMS link lost"
+        return Verdict.at_most("silent_bms", 0.0, deadline_s, "s", reference=reference, detail=detail)
+    return Verdict.at_most(
+        "silent_bms",
+        worst_s,
+        deadline_s,
+        "s",
+        when=(worst_at, worst_at + worst_s),
+        reference=reference,
+        detail=f"pack {worst_pack}, BMS link lost at {worst_at:g} s, stayed in service {worst_s:g} s",
+        evidence=evidence(part, part.start_s, part.end_s, PACK_INJECTED, PACK_ISOLATED, PACK_CURRENT_A),
+    )
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[start, end)`` sample ranges where ``flags`` (1-D bool) holds, in order."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 DEFAULT_MIN_SHARING_RATIO = 0.8

@@ -119,6 +119,7 @@ _CRITERION_PLOTS: Mapping[str, tuple[str, ...]] = {
     "soc_bounds": ("soc",),
     "isolation_current": ("pack_currents",),
     "fault_isolation": ("pack_currents",),
+    "silent_bms": ("pack_currents",),
 }
 """Which plots show a failed criterion's evidence window (the timeline shows every one); a criterion
 not listed here is shown on every time plot."""

@@ -29,16 +29,12 @@ CAUGHT_BY: dict[str, tuple[str, tuple[str, ...]]] = {
     "no-power-cap": ("demand-beyond-capacity", ("itic[itic]", "load_served")),
     "no-reserve": ("unplanned-island-at-reserve", ("soc_bounds",)),
     "equal-sharing": ("mixed-fleet-even-drain", ("sharing_balance",)),
+    "trusts-stale-bms": ("bms-comms-loss", ("silent_bms",)),
 }
 """variant -> (the library sequence that catches it, the criteria its one bug makes fail there)."""
 
-BLIND_SPOTS = {
-    "trusts-stale-bms": (
-        "contactor state and fault bits reach the controller over the PCS, not the BMS link, and the "
-        "plant enforces a silent pack's true limits, so trusting its frozen data harms nothing a "
-        "criterion judges"
-    ),
-}
+BLIND_SPOTS: dict[str, str] = {}
+"""variant -> why no library sequence catches it (none at present)."""
 
 
 def describe(result: RunResult) -> str:

@@ -1,4 +1,5 @@
 """fault_isolation: a pack the instruments see faulted must be off the bus within the deadline.
+silent_bms: a pack whose BMS link is cut must be out of service within the deadline.
 sharing_balance: the fleet drains evenly, judged on synthetic recorder traces."""
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.chroma_17040 import InsertedFault
 from harness.criteria import judge
-from harness.criteria.packs import fault_isolation, sharing_balance
+from harness.criteria.packs import fault_isolation, sharing_balance, silent_bms
 from harness.sequence import CRITERIA_NAMES
-from harness.trace import PACK_CURRENT_A, PACK_FAULT, PACK_ISOLATED, PACK_SOC, Trace
+from harness.trace import (
+    INJECTED_UNKNOWN,
+    PACK_CURRENT_A,
+    PACK_FAULT,
+    PACK_INJECTED,
+    PACK_ISOLATED,
+    PACK_SOC,
+    Trace,
+)
 
 T = np.arange(0.0, 30.0, 0.1)
 
@@ -55,6 +65,156 @@ def test_measured_never_exceeds_what_the_trace_can_show(fault_at, delay):
     verdict = fault_isolation(pack_trace(fault_at, fault_at + delay), deadline_s=2.0)
     assert 0.0 <= verdict.measured <= T[-1] - fault_at + 0.1
     assert verdict.passed is (verdict.measured <= 2.0)
+
+
+# ---------------------------------------------------------------------------------------- silent_bms
+
+COMMS = int(InsertedFault.COMMS)
+SERVING_A = 11.3
+"""What a pack carries in service: the library's bms-comms-loss pack at 90 % of rack load."""
+
+
+def silent_trace(
+    lost: tuple[float, float | None] | None,
+    out_at_s: float | None,
+    *,
+    derate: bool = False,
+    other_bits: int = 0,
+    packs: int = 3,
+) -> Trace:
+    """Pack 1's BMS link cut over ``lost`` = (from, to; None: to the end); from ``out_at_s`` the pack is
+    isolated (or, with ``derate``, connected at 0.2 A). The other packs serve throughout."""
+    injected = np.full((T.size, packs), other_bits, dtype=np.int64)
+    isolated = np.zeros((T.size, packs), dtype=bool)
+    current = np.full((T.size, packs), SERVING_A)
+    if lost is not None:
+        start_s, end_s = lost
+        until_s = np.inf if end_s is None else end_s - 1e-9
+        cut = (start_s - 1e-9 <= T) & (until_s > T)
+        injected[cut, 1] |= COMMS
+    if out_at_s is not None:
+        out = out_at_s - 1e-9 <= T
+        current[out, 1] = 0.2 if derate else 0.0
+        isolated[out, 1] = not derate
+    return Trace(T, {PACK_INJECTED: injected, PACK_ISOLATED: isolated, PACK_CURRENT_A: current})
+
+
+@pytest.mark.parametrize(
+    ("out_at_s", "derate", "served_s", "passed"),
+    [
+        (10.0, False, 0.0, True),
+        (12.0, False, 2.0, True),
+        (13.0, True, 3.0, True),
+        (15.0, False, 5.0, True),
+        (15.1, False, 5.1, False),
+        (None, False, 29.9 - 10.0, False),
+    ],
+)
+def test_time_in_service_after_the_link_is_lost_against_the_deadline(out_at_s, derate, served_s, passed):
+    verdict = silent_bms(silent_trace((10.0, None), out_at_s, derate=derate), deadline_s=5.0)
+    assert verdict.measured == pytest.approx(served_s)
+    assert verdict.passed is passed
+    assert verdict.margin == pytest.approx(5.0 - served_s)
+    assert "pack 1, BMS link lost at 10 s" in verdict.detail
+    assert verdict.when == (pytest.approx(10.0), pytest.approx(10.0 + served_s))
+    assert set(verdict.evidence) == {"t", PACK_INJECTED, PACK_ISOLATED, PACK_CURRENT_A}
+
+
+def test_a_derated_pack_must_stay_under_the_current_limit():
+    derated = silent_trace((10.0, None), 11.0, derate=True)
+    assert silent_bms(derated).passed
+    assert not silent_bms(derated, max_current_a=0.1).passed
+
+
+def test_a_pack_whose_link_returns_is_judged_only_while_it_was_lost():
+    back_in_time = silent_trace((10.0, 14.0), None)
+    verdict = silent_bms(back_in_time, deadline_s=5.0)
+    assert verdict.passed and verdict.measured == pytest.approx(4.0)
+    assert not silent_bms(back_in_time, deadline_s=3.9).passed
+
+
+def test_each_loss_counts_from_its_own_start():
+    first = np.array(silent_trace((5.0, 8.0), None).channel(PACK_INJECTED))
+    both = first | silent_trace((20.0, None), None).channel(PACK_INJECTED)
+    trace = with_channel(silent_trace(None, None), PACK_INJECTED, both)
+    verdict = silent_bms(trace)
+    assert verdict.measured == pytest.approx(29.9 - 20.0)
+    assert "lost at 20 s" in verdict.detail
+
+
+def test_the_window_judges_a_loss_already_seen_from_its_start():
+    trace = silent_trace((10.0, None), 20.0)
+    assert not silent_bms(trace).passed
+    inside = silent_bms(trace, window=(16.0, 29.9))
+    assert inside.passed and inside.measured == pytest.approx(4.0)
+    assert silent_bms(trace, window=(0.0, 9.9)).detail == "no BMS link lost"
+
+
+def test_no_link_lost_passes_whatever_else_was_inserted():
+    other = int(InsertedFault.ISOLATION | InsertedFault.DRIFT | InsertedFault.WELD)
+    verdict = silent_bms(silent_trace(None, None, other_bits=other))
+    assert verdict.passed and verdict.measured == 0.0 and verdict.detail == "no BMS link lost"
+    assert verdict.margin == verdict.limit
+
+
+def test_a_current_that_is_no_number_counts_as_in_service():
+    trace = silent_trace((10.0, None), 11.0, derate=True)
+    current = np.array(trace.channel(PACK_CURRENT_A))
+    current[T > 20.0, 1] = np.nan
+    assert silent_bms(with_channel(trace, PACK_CURRENT_A, current)).measured == pytest.approx(29.9 - 10.0)
+
+
+def test_without_the_emulators_record_of_the_cut_nothing_can_be_judged():
+    unknown = with_channel(
+        silent_trace(None, None), PACK_INJECTED, np.full((T.size, 3), INJECTED_UNKNOWN, dtype=np.int64)
+    )
+    missing = Trace(T, {PACK_ISOLATED: np.zeros((T.size, 3), bool), PACK_CURRENT_A: np.zeros((T.size, 3))})
+    for trace in (unknown, missing):
+        verdict = silent_bms(trace)
+        assert not verdict.passed and np.isnan(verdict.measured)
+        assert "cannot tell which BMS links are cut" in verdict.detail
+
+
+def test_silent_bms_is_a_named_criterion():
+    trace = silent_trace((10.0, None), 13.0)
+    assert judge(trace, "silent_bms", deadline_s=2.5) == silent_bms(trace, deadline_s=2.5)
+    assert "silent_bms" in CRITERIA_NAMES
+
+
+@st.composite
+def silent_packs(draw: st.DrawFn) -> Trace:
+    """Two packs over 20 s in 0.5 s samples: links cut and restored, isolation and current at random."""
+    samples = 40
+    t = np.arange(samples) * 0.5
+    lost = np.array(draw(st.lists(st.booleans(), min_size=2 * samples, max_size=2 * samples)))
+    isolated = np.array(draw(st.lists(st.booleans(), min_size=2 * samples, max_size=2 * samples)))
+    current = np.array(
+        draw(st.lists(st.sampled_from([0.0, 0.3, 5.0]), min_size=2 * samples, max_size=2 * samples))
+    )
+    injected = np.where(lost, COMMS, 0).reshape(samples, 2)
+    return Trace(
+        t,
+        {
+            PACK_INJECTED: injected,
+            PACK_ISOLATED: isolated.reshape(samples, 2),
+            PACK_CURRENT_A: current.reshape(samples, 2),
+        },
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(trace=silent_packs(), cut=st.integers(1, 40), pack=st.integers(0, 1), from_sample=st.integers(0, 39))
+def test_a_failure_on_a_prefix_stays_and_isolating_a_pack_never_hurts(trace, cut, pack, from_sample):
+    """What the fuzzer relies on (it judges the trace so far after every rule): the measure never falls as
+    the trace grows. And a controller that isolates a pack sooner never measures worse."""
+    whole = silent_bms(trace, deadline_s=2.0)
+    prefix = silent_bms(trace, deadline_s=2.0, window=(0.0, float(trace.t[cut - 1])))
+    assert prefix.measured <= whole.measured
+    assert prefix.passed or not whole.passed
+    assert 0.0 <= whole.measured <= trace.end_s - trace.start_s
+    isolated = np.array(trace.channel(PACK_ISOLATED))
+    isolated[from_sample:, pack] = True
+    assert silent_bms(with_channel(trace, PACK_ISOLATED, isolated)).measured <= whole.measured + 1e-12
 
 
 # ---------------------------------------------------------------------------------------- sharing_balance

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.base import DriverConfig
-from drivers.chroma_17040 import BatteryEmulator, BatteryReading, BatteryState, FaultKind
+from drivers.chroma_17040 import (
+    BatteryEmulator,
+    BatteryReading,
+    BatteryState,
+    ExtensionMissing,
+    FaultKind,
+    InsertedFault,
+)
 from drivers.errors import (
     ConnectionLost,
     GarbageReply,
@@ -149,7 +156,7 @@ def test_a_real_17040_refusing_fault_insertion_is_told_apart():
     driver = battery()
     with (
         expect(driver, [("CHANnel 1;:FAULt:INSert OPEN", rejected(-113, "Undefined header"))]),
-        pytest.raises(InstrumentRejected, match="real Chroma 17040") as caught,
+        pytest.raises(ExtensionMissing, match="real Chroma 17040") as caught,
     ):
         driver.insert_fault(1, FaultKind.OPEN)
     assert caught.value.code == -113
@@ -159,7 +166,50 @@ def test_a_real_17040_refusing_fault_insertion_is_told_apart():
     ):
         driver.clear_fault(1, FaultKind.OPEN)
     assert caught.value.code == -221
+    assert not isinstance(caught.value, ExtensionMissing)
     assert "real Chroma" not in str(caught.value)
+
+
+def test_injected_is_the_channels_fault_mask():
+    driver = battery()
+    with expect(driver, [("CHANnel 2;:FAULt:MASK?", "20"), ("CHANnel 1;:FAULt:MASK?", "0")]):
+        assert driver.injected(2) == InsertedFault.WELD | InsertedFault.COMMS
+        assert driver.injected(1) == InsertedFault(0)
+
+
+def test_injected_all_asks_each_channel_without_channel_lists_and_once_with_them():
+    per_channel = battery(channels=3)
+    pairs = [
+        ("CHANnel 1;:FAULt:MASK?", "0"),
+        ("CHANnel 2;:FAULt:MASK?", "16"),
+        ("CHANnel 3;:FAULt:MASK?", "33"),
+    ]
+    with expect(per_channel, pairs):
+        masks = per_channel.injected_all()
+    listed = listing(3)
+    with expect(listed, [("FAULt:MASK? (@1:3)", "0,16,33")]):
+        assert listed.injected_all() == masks
+    assert masks == [InsertedFault(0), InsertedFault.COMMS, InsertedFault.DRIFT | InsertedFault.ISOLATION]
+
+
+@pytest.mark.parametrize(
+    ("lists", "call", "sent"),
+    [
+        (False, lambda d: d.injected(1), "CHANnel 1;:FAULt:MASK?"),
+        (False, lambda d: d.injected_all(), "CHANnel 1;:FAULt:MASK?"),
+        (True, lambda d: d.injected_all(), "FAULt:MASK? (@1:2)"),
+    ],
+)
+def test_a_real_17040_has_no_fault_mask_and_says_why(lists, call, sent):
+    driver = listing(2) if lists else battery()
+    with (
+        expect(driver, [(sent, rejected(-113, "Undefined header"))]),
+        pytest.raises(ExtensionMissing) as caught,
+    ):
+        call(driver)
+    assert caught.value.code == -113
+    assert caught.value.command == sent
+    assert "real Chroma 17040" in str(caught.value)
 
 
 def test_safe_goes_through_every_channel_and_names_each_failure():
@@ -305,6 +355,7 @@ def test_with_channel_lists_the_whole_instrument_is_read_in_one_query_per_quanti
         (lambda d: d.measure_all(), "MEASure:VOLTage? (@1:2)", "400"),
         (lambda d: d.state_all(), "MEASure:STATe? (@1:2)", "0,1,0"),
         (lambda d: d.state_all(), "MEASure:STATe? (@1:2)", "0,1,0,2"),
+        (lambda d: d.injected_all(), "FAULt:MASK? (@1:2)", "16"),
     ],
 )
 def test_a_channel_list_reply_of_the_wrong_size_is_garbage(call, sent, reply):
@@ -320,6 +371,9 @@ def test_a_channel_list_reply_of_the_wrong_size_is_garbage(call, sent, reply):
         (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "0"),
         (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "0.5,1"),
         (lambda d: d.state(1), "CHANnel 1;:MEASure:STATe?", "OK,1"),
+        (lambda d: d.injected(1), "CHANnel 1;:FAULt:MASK?", "2.5"),
+        (lambda d: d.injected(1), "CHANnel 1;:FAULt:MASK?", "-1"),
+        (lambda d: d.injected(1), "CHANnel 1;:FAULt:MASK?", "COMM"),
     ],
 )
 def test_garbage_replies_are_garbage_errors(call, sent, reply):
@@ -453,6 +507,29 @@ def test_faults_inserted_show_in_the_state_and_clear(emulator, plant, lock):
     emulator.insert_fault(3, FaultKind.THERMAL, 2000.0)
     with lock:
         assert plant.packs.injected(InjectedFault.THERMAL_RUNAWAY)[2]
+
+
+@pytest.mark.parametrize("channel_lists", [False, True])
+def test_injected_reads_back_every_kind_the_driver_inserts(started, plant, lock, channel_lists):
+    """The driver's bits and the stand-in's agree, kind by kind, and with or without channel lists."""
+    stand_in = started(BatteryStandIn(plant, lock))
+    options = {"channel_lists": channel_lists}
+    driver = started(BatteryEmulator(DriverConfig("battery", stand_in.resource, options=options)))
+    kinds = list(FaultKind)
+    for channel, kind in enumerate(kinds, start=1):
+        driver.insert_fault(channel, kind)
+    driver.insert_fault(8, FaultKind.COMMS)
+    driver.insert_fault(8, FaultKind.THERMAL, 10.0)
+    expected = [InsertedFault[kind.name] for kind in kinds] + [
+        InsertedFault(0),
+        InsertedFault.COMMS | InsertedFault.THERMAL,
+    ]
+    assert driver.injected_all() == expected
+    assert [driver.injected(channel) for channel in range(1, 9)] == expected
+    driver.clear_fault(8, FaultKind.COMMS)
+    assert driver.injected(8) == InsertedFault.THERMAL
+    with lock:
+        assert plant.packs.injected(InjectedFault.BMS_COMMS_LOSS)[4], "the fifth channel's link is still cut"
 
 
 def test_safe_opens_every_contactor_and_names_a_welded_one(emulator, plant, lock):

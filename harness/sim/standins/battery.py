@@ -18,6 +18,11 @@ command acts on the selected channel only. What reaches the plant:
   17040 lacks, to inject the plant's pack faults: ISOLation, THERmal (value: internal heat in W),
   WELD (contactor welded), OPEN (contactor failed open), COMMs (BMS link lost), DRIFt (value: reported-SOC
   offset in %). ``FAULt?`` lists the kinds this instrument inserted on the channel (``NONE`` if none).
+  ``FAULt:MASK?`` answers the same as an integer bit mask, one bit per kind inserted: ISOLation 1,
+  THERmal 2, WELD 4, OPEN 8, COMMs 16, DRIFt 32 (0: none). Like the ``MEASure`` queries it takes an
+  optional channel list, ``FAULt:MASK? (@1:805)``, and then answers one mask per channel listed, so the
+  recorder reads which packs' BMS links were cut in one query. Only what ``FAULt:INSert`` inserted shows:
+  a BMS link cut by the relay box (harness.sim.standins.wiring) is not this instrument's to know.
 
 - ``BATTery:CAPacity <Ah>`` sets the pack's present capacity (its state of health follows),
   ``BATTery:INITial:CAPacity <%>`` puts the pack at that SOC now, ``BATTery:ESR <ohm>`` sets its DC
@@ -82,6 +87,11 @@ class FaultKind(Enum):
     OPEN = "OPEN"
     COMMS = "COMMs"
     DRIFT = "DRIFt"
+
+    @property
+    def bit(self) -> int:
+        """The kind's bit in ``FAULt:MASK?``: 1 << its place in this enum (ISOLation 1 ... DRIFt 32)."""
+        return 1 << list(FaultKind).index(self)
 
 
 _INJECTED = {
@@ -258,6 +268,7 @@ class BatteryEmulator(StandIn):
         )
         table.add("FAULt:CLEar", setter=self._clear_fault, params=(Choice(FaultKind),))
         table.add("FAULt?", query=self._faults)
+        table.add("FAULt:MASK?", query=self._fault_masks, query_params=channels)
         return table
 
     # ------------------------------------------------------------------ instrument settings
@@ -347,7 +358,6 @@ class BatteryEmulator(StandIn):
         columns = [field[chosen].tolist() for field in quantity(packs)]
         return [value for row in zip(*columns, strict=True) for value in row]
 
-
     def _insert_fault(self, kind: FaultKind, value: float | None) -> None:
         params = _fault_parameters(kind, value)
         self.plant.packs.inject(_INJECTED[kind], self._pack, **params)
@@ -365,6 +375,11 @@ class BatteryEmulator(StandIn):
 
     def _faults(self) -> str | list[FaultKind]:
         return self._inserted.get(self._channel) or "NONE"
+
+    def _fault_masks(self, channels: tuple[int, ...] | None) -> list[int]:
+        """``FAULt:MASK?``: the selected channel's inserted kinds as bits, or every listed channel's."""
+        chosen = (self._channel,) if channels is None else channels
+        return [sum(kind.bit for kind in self._inserted.get(channel, ())) for channel in chosen]
 
 
 _FAULT_VALUES: dict[FaultKind, tuple[str, float, float, Callable[[float], float]]] = {

@@ -162,6 +162,33 @@ def test_fault_query_lists_what_this_instrument_inserted(battery):
     assert ask(battery, "FAUL?") == "NONE"
 
 
+def test_fault_mask_gives_the_inserted_kinds_as_bits_per_channel_or_for_a_channel_list(battery, plant):
+    select(battery, 2)
+    assert ask(battery, "FAULt:MASK?") == "0"
+    assert error_of(battery, "FAUL:INS DRIF,1;:FAUL:INS WELD;:FAUL:INS COMM") == 0
+    assert ask(battery, "FAUL:MASK?") == str(32 + 4 + 16)
+    assert error_of(battery, "FAUL:INS OPEN;:FAUL:CLE DRIF") == 0  # the open contactor replaces the weld
+    assert ask(battery, "FAUL:MASK?") == str(8 + 16)
+    select(battery, 0)
+    assert error_of(battery, "FAUL:INS ISOL;:FAUL:INS THER,1000") == 0
+    assert ask(battery, "FAUL:MASK?") == "3"
+    n = plant.packs.n
+    assert ask(battery, f"FAUL:MASK? (@1:{n})") == ",".join(["3", "0", "24"] + ["0"] * (n - 3))
+    assert ask(battery, "FAUL:MASK? (@3,1,3)") == "24,3,24", "in the list's order"
+    assert ask(battery, "CHAN?") == "1", "a channel list leaves the selection alone"
+    assert error_of(battery, f"FAUL:MASK? (@1:{n + 1})") == -222
+    assert error_of(battery, "FAUL:MASK 3") != 0, "a query only"
+    assert error_of(battery, "*RST") == 0
+    assert ask(battery, f"FAUL:MASK? (@1:{n})") == ",".join(["0"] * n)
+
+
+def test_fault_mask_shows_only_what_this_instrument_inserted(battery, plant, lock):
+    """A BMS link cut elsewhere (the relay box, harness.sim.standins.wiring) is not the emulator's to know."""
+    with lock:
+        plant.packs.inject(InjectedFault.BMS_COMMS_LOSS, 4)
+    assert ask(battery, f"FAUL:MASK? (@1:{plant.packs.n})") == ",".join(["0"] * plant.packs.n)
+
+
 def test_measurements_are_the_true_plant_values(battery, plant, lock):
     plant.pcs.dispatch_w = 60e3
     run(plant, lock, 1.0, dt=0.1)
@@ -307,7 +334,7 @@ def _pack_state(packs) -> tuple[bytes, ...]:
 FUZZ_HEADERS = [
     "CHAN", "CHANnel", "OUTP:MOD", "BATT:OUTP", "BATTery:OUTPut", "BATT:CAP", "BATT:INIT", "BATT:INIT:CAP",
     "BATT:ESR", "BATT:VH", "BATT:VOLP", "BATT:BOL", "BATT:OCP", "BATT:EFFCHG", "BATT:CURV", "PROT:CLE",
-    "MEAS:VOLT", "MEAS:SOC", "MEAS:STAT", "FAUL:INS", "FAULt:INSert", "FAUL:CLE", "FAUL",
+    "MEAS:VOLT", "MEAS:SOC", "MEAS:STAT", "FAUL:INS", "FAULt:INSert", "FAUL:CLE", "FAUL", "FAUL:MASK",
 ]  # fmt: skip
 FUZZ_WORDS = ["ON", "OFF", "MAX", "MIN", "DEF", "ISOL", "THER", "WELD", "OPEN", "COMM", "DRIF", "ISOLATION"]
 
