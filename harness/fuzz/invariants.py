@@ -4,7 +4,7 @@ The fuzzer judges these on the trace recorded so far after every rule, so an exa
 rule after which one fails. Each is monotone in the trace's length (a failure on a prefix is a failure
 of the whole), which is what makes a failure found part way a failure of the written sequence too.
 
-Three judgements hold only where they are a fair demand, so they are judged over a window:
+Four judgements hold only where they are a fair demand, so they are judged over a window:
 
 - smoothing (the grid must not see the racks' swings: ``grid_ramp``, the library's 150 kW/s over 0.5 s;
   the reference holds 120 kW/s, unsmoothed swings reach 200 kW/s at 24 packs and more on larger fleets)
@@ -16,7 +16,12 @@ Three judgements hold only where they are a fair demand, so they are judged over
   step or the grid's return;
 - the pack contract (``fault_isolation``, ``isolation_current``) until a pack holds a welded contactor
   and a latched fault together: nobody can open that pack (the library's welded-contactor sequence
-  judges no pack criterion either).
+  judges no pack criterion either);
+- a silent BMS taken out of service (``silent_bms``, the library's bms-comms-loss limits) in an example
+  that cuts a BMS link, until a pack holds a welded contactor and a cut link together: that pack can only
+  be derated, and a derated pack still carries current when the others cannot take the load. Only such an
+  example needs it, and only a simulated bench draws one: its battery emulator records the cut, where a
+  lab's (a real 17040) cannot tell it and ``silent_bms`` could not judge.
 """
 
 from __future__ import annotations
@@ -54,18 +59,22 @@ fault or degradation, the grid coming back."""
 PACK_CONTRACT = ("fault_isolation", "isolation_current")
 LATCHING = ("isolation", "thermal")
 """Inserted faults that latch a BMS fault (a thermal one once the pack is hot enough)."""
+SILENT_BMS = Criterion("silent_bms", {"deadline_s": 5.0, "max_current_a": 0.5})
+"""The library's bms-comms-loss limits."""
+LINK_CUT = "comms"
+"""The inserted fault that cuts a pack's BMS link."""
 
 
 def invariants_for(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     """The invariants of ``draft`` at ``now_s``: :data:`INVARIANTS` (the pack contract only until a welded
     pack latches a fault: no controller can open it), ``grid_ramp`` and ``sharing_balance`` over the
-    stretches where they are judged, once long enough."""
+    stretches where they are judged, once long enough, and ``silent_bms`` once a BMS link is cut."""
     cut_s = welded_fault_s(draft)
     base = tuple(
         _until(criterion, cut_s) if criterion.name in PACK_CONTRACT and cut_s is not None else criterion
         for criterion in INVARIANTS
     )
-    return (*base, *_smoothing(draft, now_s), *_sharing(draft, now_s))
+    return (*base, *_smoothing(draft, now_s), *_sharing(draft, now_s), *_silent_bms(draft))
 
 
 def _until(criterion: Criterion, until_s: float) -> Criterion:
@@ -101,9 +110,23 @@ def _sharing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     return _stretch("sharing_balance", SHARING_LIMITS, SHARING_FROM_S, until_s, SHARING_LEAST_S)
 
 
+def _silent_bms(draft: Draft) -> tuple[Criterion, ...]:
+    """:data:`SILENT_BMS` in an example that cuts a BMS link, until a welded pack's link is cut."""
+    if not any(LINK_CUT in kinds for _, _, kinds in draft.faults()):
+        return ()
+    cut_s = welded_with_s(draft, (LINK_CUT,))
+    return (SILENT_BMS if cut_s is None else _until(SILENT_BMS, cut_s),)
+
+
 def welded_fault_s(draft: Draft) -> float | None:
     """When a pack first held a welded contactor and a latching fault together, if ever."""
-    together = (t_s for t_s, _, kinds in draft.faults() if "weld" in kinds and kinds & set(LATCHING))
+    return welded_with_s(draft, LATCHING)
+
+
+def welded_with_s(draft: Draft, kinds: Iterable[str]) -> float | None:
+    """When a pack first held a welded contactor and one of the faults ``kinds`` together, if ever."""
+    wanted = set(kinds)
+    together = (t_s for t_s, _, held in draft.faults() if "weld" in held and held & wanted)
     return next(together, None)
 
 

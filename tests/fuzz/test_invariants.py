@@ -8,7 +8,14 @@ from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 
 from harness.fuzz.campaign import _bench_error, _first_broken
 from harness.fuzz.draft import Draft, Start
-from harness.fuzz.invariants import INVARIANTS, InvariantBroken, invariants_for, welded_fault_s
+from harness.fuzz.invariants import (
+    INVARIANTS,
+    SILENT_BMS,
+    InvariantBroken,
+    invariants_for,
+    welded_fault_s,
+    welded_with_s,
+)
 from harness.sequence import Cloud, Step
 from harness.verdict import Verdict
 
@@ -65,6 +72,16 @@ def test_the_pack_contract_ends_when_a_welded_pack_latches_a_fault():
     cleared = Draft(start(), [fault(5.0, 3, "weld"), fault(6.0, 3, "weld", "battery.clear_fault")])
     cleared.steps.append(fault(7.0, 3, "isolation"))
     assert welded_fault_s(opened) is None and welded_fault_s(cleared) is None
+
+
+def test_a_silent_bms_is_judged_once_a_link_is_cut_until_a_welded_pack_loses_its_link():
+    assert "silent_bms" not in by_name(Draft(start(), [fault(5.0, 3, "isolation")]), 30.0)
+    draft = Draft(start(), [fault(5.0, 3, "comms"), fault(6.0, 3, "comms", "battery.clear_fault")])
+    assert by_name(draft, 30.0)["silent_bms"] == dict(SILENT_BMS.limits), "the whole example, once cut"
+    draft.steps += [fault(8.0, 4, "weld"), fault(9.0, 5, "comms"), fault(12.0, 4, "comms")]
+    assert by_name(draft, 30.0)["silent_bms"] == {**SILENT_BMS.limits, "window": [0.0, 12.0]}
+    assert "window" not in by_name(draft, 30.0)["fault_isolation"], "a silent weld latches nothing"
+    assert welded_with_s(draft, ("comms",)) == 12.0 and welded_fault_s(draft) is None
 
 
 def test_a_failure_hypothesis_could_not_replay_is_still_found_in_its_report():

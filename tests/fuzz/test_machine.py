@@ -28,6 +28,7 @@ from harness.trace import (
     LOAD_SERVED_W,
     PACK_CURRENT_A,
     PACK_FAULT,
+    PACK_INJECTED,
     PACK_ISOLATED,
     PACK_SOC,
     PCS_W,
@@ -105,6 +106,7 @@ class StandInSession:
             PACK_CURRENT_A: 10.0 * packs,
             PACK_ISOLATED: ~packs.astype(bool),
             PACK_FAULT: 0 * packs.astype(np.int64),
+            PACK_INJECTED: 0 * packs.astype(np.int64),
         }
         return Trace(t, channels)
 
