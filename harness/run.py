@@ -64,6 +64,9 @@ REFERENCE = PlantConfig()
 DAYS_PER_YEAR = 365.25
 TRACE_DIR = "trace"
 RECORD_FILE = "record.json"
+RECORD_FORMAT = 1
+"""The layout of ``record.json`` (docs/records.md); raised when a key changes meaning or goes away, so
+a reader can refuse a record newer than it understands instead of misreading it."""
 PROGRESS_PERIOD_S = 1.0
 PLANT_STEP_S = 0.1
 """Longest plant step between two instants of the schedule (harness.clock.VirtualTime): the control
@@ -123,6 +126,7 @@ class RunRecord:
 
     def write(self) -> None:
         document = {
+            "format": RECORD_FORMAT,
             "sequence": self.sequence.to_document(),
             "source": self.sequence.source,
             "seed": self.seed,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.run import RECORD_FILE, TRACE_DIR, RunStatus
+from harness.run import RECORD_FILE, RECORD_FORMAT, TRACE_DIR, RunStatus
 from harness.trace import Trace
 from harness.verdict import Verdict
 
@@ -184,6 +184,10 @@ def read_run(record_path: Path) -> SequenceRun:
         return _unreadable(record_path, f"{type(error).__name__}: {error}")
     if not isinstance(document, dict):
         return _unreadable(record_path, f"a JSON {type(document).__name__}, not an object")
+    record_format = document.get("format", RECORD_FORMAT)
+    if not isinstance(record_format, int) or record_format > RECORD_FORMAT:
+        newest = f"this gridhil reads format {RECORD_FORMAT} and older"
+        return _unreadable(record_path, f"record format {record_format!r}: {newest}")
     sequence = _mapping(document.get("sequence"))
     trace, trace_problem = _load_trace(record_path.parent / TRACE_DIR)
     return SequenceRun(

@@ -238,6 +238,22 @@ def test_damaged_runs_render_as_such(run_dir, tmp_path):
     assert "The record cannot be read" in everything
 
 
+@pytest.mark.parametrize(("record_format", "readable"), [(None, True), (1, True), (2, False), ("1", False)])
+def test_a_record_newer_than_this_gridhil_is_refused_not_misread(run_dir, tmp_path, record_format, readable):
+    record = json.loads((run_dir / "pass" / RECORD_FILE).read_text())
+    assert record["format"] == 1
+    if record_format is None:
+        del record["format"]  # written before the key existed
+    else:
+        record["format"] = record_format
+    path = tmp_path / RECORD_FILE
+    path.write_text(json.dumps(record))
+    run = read_run(path)
+    assert (run.status != "unreadable") is readable
+    if not readable:
+        assert f"record format {record_format!r}" in run.problem
+
+
 def test_a_directory_without_records_is_an_error(tmp_path):
     with pytest.raises(NoRecordsError, match=r"no record\.json"):
         render_report(tmp_path)
