@@ -55,12 +55,11 @@ from harness.sim.bench import SimBench
 from harness.sim.degradation import age_fleet
 from harness.sim.fleet import draw_fleet
 from harness.sim.load import Profile, Steps
-from harness.sim.plant import Plant, PlantConfig
+from harness.sim.plant import Plant, PlantConfig, scaled_to_fleet
 from harness.sim.voltage_events import VoltageEvent, VoltageEventKind
 from harness.trace import Trace, TraceEvent, TraceWriter
 from harness.verdict import Verdict
 
-REFERENCE = PlantConfig()
 DAYS_PER_YEAR = 365.25
 TRACE_DIR = "trace"
 RECORD_FILE = "record.json"
@@ -151,15 +150,8 @@ def plant_for(sequence: Sequence, *, seed: int, packs: int | None = None) -> Pla
     """The plant ``sequence.initial`` describes, with ``packs`` packs and ratings scaled to them."""
     initial = sequence.initial
     count = packs if packs is not None else initial.fleet.packs
-    scale = count / REFERENCE.packs
-    config = PlantConfig(
-        packs=count,
-        seed=seed,
-        initial_soc=initial.soc,
-        pcs_rated_w=REFERENCE.pcs_rated_w * scale,
-        load_rated_w=REFERENCE.load_rated_w * scale,
-        pv_rated_w=initial.pv.rated_w * scale,
-    )
+    reference = PlantConfig(seed=seed, initial_soc=initial.soc, pv_rated_w=initial.pv.rated_w)
+    config = scaled_to_fleet(reference, count)
     fleet = draw_fleet(count, seed=seed, soh_mean=initial.fleet.soh_mean)
     if initial.fleet.aged_years > 0.0:
         fleet = age_fleet(fleet, initial.fleet.aged_years * DAYS_PER_YEAR, seed=seed)

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from harness.sim.bench import LOOPBACK, SimBench, free_loopback_port
-from harness.sim.plant import PlantConfig
+from harness.sim.plant import PlantConfig, scaled_to_fleet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,13 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--write-bench", type=Path, required=True, metavar="PATH", help="bench file to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of the plant (default 0)")
-    parser.add_argument("--packs", type=int, default=805, help="number of packs (default 805)")
+    parser.add_argument(
+        "--packs", type=int, default=805, help="number of packs (default 805); PCS, racks, PV scale with it"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        bench = SimBench(PlantConfig(packs=args.packs, seed=args.seed))
+        bench = SimBench(scaled_to_fleet(PlantConfig(seed=args.seed), args.packs))
     except ValueError as error:
         print(f"gridhil sim: {error}", file=sys.stderr)
         return 2

@@ -88,6 +88,22 @@ class PlantConfig:
             raise ValueError(f"PlantConfig: out of range: {named}")
 
 
+def scaled_to_fleet(config: PlantConfig, packs: int) -> PlantConfig:
+    """``config`` with ``packs`` packs and its PCS, racks and PV scaled by ``packs / config.packs``, so
+    a small fleet keeps the reference plant's proportions (a 24-pack plant of 12 MW PCS and 4 MW racks
+    could not carry its racks islanded)."""
+    if packs < 1:
+        raise ValueError(f"PlantConfig: out of range: packs={packs!r}")
+    scale = packs / config.packs
+    return replace(
+        config,
+        packs=packs,
+        pcs_rated_w=config.pcs_rated_w * scale,
+        load_rated_w=config.load_rated_w * scale,
+        pv_rated_w=config.pv_rated_w * scale,
+    )
+
+
 @dataclass
 class BusState:
     """The bus as solved by the last sub-step. The plant updates this one object in place."""

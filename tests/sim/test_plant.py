@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from harness.sim.load import Constant, RackState, TrainingSwings
 from harness.sim.pcs import PcsControl, PcsMode
-from harness.sim.plant import Plant, PlantConfig
+from harness.sim.plant import Plant, PlantConfig, scaled_to_fleet
 from harness.sim.voltage_events import VoltageEventKind
 
 SMALL = PlantConfig(packs=48, pcs_rated_w=1.2e6, pv_rated_w=0.0, load_rated_w=0.4e6)
@@ -217,3 +217,18 @@ def test_energy_balances_over_any_sequence(actions):
         assert np.all((plant.packs.soc >= 0) & (plant.packs.soc <= 1))
         open_packs = ~plant.packs.contactor_closed
         assert np.all(plant.packs.current_a[open_packs] == 0)
+
+
+@given(packs=st.integers(1, 2000))
+def test_a_plant_scaled_to_its_fleet_keeps_the_reference_proportions(packs):
+    reference = PlantConfig(pv_rated_w=6e6)
+    scaled = scaled_to_fleet(reference, packs)
+    assert scaled.packs == packs and scaled.pcs_units == reference.pcs_units
+    for rating in ("pcs_rated_w", "load_rated_w", "pv_rated_w"):
+        per_pack = getattr(scaled, rating) / packs
+        assert per_pack == pytest.approx(getattr(reference, rating) / reference.packs, rel=1e-12), rating
+
+
+def test_a_fleet_of_no_packs_is_refused():
+    with pytest.raises(ValueError, match="packs=0"):
+        scaled_to_fleet(PlantConfig(), 0)
