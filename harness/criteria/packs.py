@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from drivers.chroma_17040 import InsertedFault
-from harness.criteria.signals import Window, evidence
+from harness.criteria.signals import Window, evidence, runs
 from harness.trace import (
     INJECTED_UNKNOWN,
     PACK_CURRENT_A,
@@ -109,7 +109,8 @@ def silent_bms(
     held_until_s = np.append(part.t[1:], part.end_s)
     worst_s, worst_pack, worst_at = 0.0, -1, part.start_s
     for pack in np.flatnonzero(lost.any(axis=0)):
-        for onset, end in _runs(lost[:, pack]):
+        for run in runs(lost[:, pack]):
+            onset, end = run.start, run.stop
             serving = np.flatnonzero(in_service[onset:end, pack])
             served_s = float(held_until_s[onset + serving[-1]] - part.t[onset]) if serving.size else 0.0
             if served_s > worst_s or worst_pack < 0:
@@ -127,12 +128,6 @@ def silent_bms(
         detail=f"pack {worst_pack}, BMS link lost at {worst_at:g} s, stayed in service {worst_s:g} s",
         evidence=evidence(part, part.start_s, part.end_s, PACK_INJECTED, PACK_ISOLATED, PACK_CURRENT_A),
     )
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """The ``[start, end)`` sample ranges where ``flags`` (1-D bool) holds, in order."""
-    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 DEFAULT_MIN_SHARING_RATIO = 0.8

@@ -24,6 +24,7 @@ from harness.criteria.signals import (
     band_extreme,
     evidence,
     hold_durations,
+    runs,
     settles,
     windowed_slope,
 )
@@ -239,7 +240,7 @@ def load_served(
     counted = np.where(deficit > deadband_fraction * drawable, deficit, 0.0)
     weights = hold_durations(part.t, part.start_s, part.end_s)
     unserved_j = ridden_j = 0.0
-    for episode in _runs(counted > 0.0):
+    for episode in runs(counted > 0.0):
         deficit_j = float(np.sum(counted[episode] * weights[episode]))
         bridged_j = min(deficit_j, hold_up_s * float(np.max(drawable[episode])))
         ridden_j += bridged_j
@@ -272,12 +273,6 @@ def interval_cap_w(trace: Trace) -> np.ndarray:
         return np.full(len(trace), np.inf)
     cap = np.nan_to_num(trace.channel(POWER_CAP_W), nan=np.inf)
     return np.minimum(cap, np.concatenate((cap[:1], cap[:-1])))
-
-
-def _runs(mask: np.ndarray) -> list[slice]:
-    """The unbroken stretches where ``mask`` is true, as slices."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    return [slice(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _alive(trace: Trace, alive_pu: float) -> np.ndarray:

@@ -35,6 +35,12 @@ def hold_durations(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
     return np.clip(np.minimum(ends, t1) - np.maximum(t, t0), 0.0, None)
 
 
+def runs(mask: np.ndarray) -> list[slice]:
+    """The unbroken stretches where the 1-D ``mask`` is true, in order, as slices."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [slice(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def in_band(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Per sample: every column within ``[low, high]`` (NaN is out of band)."""
     inside = (values >= low) & (values <= high)
