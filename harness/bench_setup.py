@@ -6,7 +6,8 @@ so is a PV simulator's profile); what the drivers can set, gridhil sets before t
 
 - every battery-emulator channel's SOC (``set_initial_soc``), and its output on (the safe state a
   previous run ended in switched them off);
-- the grid simulator's voltage and frequency, and its output (off when ``voltage_pu = 0``);
+- the grid simulator in fixed mode with its output relay closed (a list or an outage of the last run
+  must not carry over), its voltage and frequency, and its output (off when ``voltage_pu = 0``);
 - the electronic load drawing the profile's starting level (the run plays the whole profile, in the
   load's own modes, at its time zero: :func:`play_profile`);
 - then the controller is enabled with no dispatch, asked to reconnect if the run starts on the grid
@@ -58,6 +59,8 @@ def prepare_bench(initial: Initial, bench: Bench, *, settle_timeout_s: float = S
         battery.set_initial_soc(channel, initial.soc * 100.0)
         battery.set_output(channel, True)
     grid: GridSimulator = bench["grid"]
+    grid.stop_list()  # a list the last run left playing
+    grid.restore()  # the output relay a grid outage of the last run left open
     if initial.grid.voltage_pu > 0.0:
         grid.set_voltage(initial.grid.voltage_pu * nominal_v)
         grid.set_frequency(initial.grid.frequency_hz)

@@ -136,3 +136,16 @@ def test_the_plugins_run_sequence_runs_on_the_bench_file_given(lab_bench, pytest
     result = pytester.runpytest("--bench", str(lab_bench), "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*variant 'never-island' runs on the simulated bench*"])
+
+
+def test_a_run_starts_on_the_lab_a_run_before_it_left_islanded_and_dark(lab_bench, tmp_path):
+    """The first run ends in its grid outage, its safe state then switches the battery outputs off: the
+    second finds the simulator's output relay open, a dark island and racks that dropped. Setup closes
+    the relay, the controller reconnects, the racks restart, and the run starts from a steady plant."""
+    sequence = parse_sequence_text(LAB_SEQUENCE)
+    bench = load_bench_file(lab_bench)
+    assert run_sequence(sequence, bench=bench, out_dir=tmp_path / "first").passed
+    again = run_sequence(sequence, bench=bench, out_dir=tmp_path / "second")
+    assert again.passed, [(v.name, v.detail) for v in again.verdicts]
+    served = Trace.load(again.trace_dir).window(0.1, 1.4).channel(LOAD_SERVED_W)
+    assert np.allclose(served, 0.5 * bench.racks_rated_w, rtol=0.02), "the racks were back before time zero"
