@@ -4,7 +4,7 @@ The fuzzer judges these on the trace recorded so far after every rule, so an exa
 rule after which one fails. Each is monotone in the trace's length (a failure on a prefix is a failure
 of the whole), which is what makes a failure found part way a failure of the written sequence too.
 
-Four judgements hold only where they are a fair demand, so they are judged over a window:
+Five judgements hold only where they are a fair demand, so they are judged over a window:
 
 - smoothing (the grid must not see the racks' swings: ``grid_ramp``, the library's 150 kW/s over 0.5 s;
   the reference holds 120 kW/s, unsmoothed swings reach 200 kW/s at 24 packs and more on larger fleets)
@@ -17,6 +17,10 @@ Four judgements hold only where they are a fair demand, so they are judged over 
 - the pack contract (``fault_isolation``, ``isolation_current``) until a pack holds a welded contactor
   and a latched fault together: nobody can open that pack (the library's welded-contactor sequence
   judges no pack criterion either);
+- the SOC bounds (``soc_bounds``) until a pack's SOC estimate first drifts: the islanded reserve is
+  judged on the fleet SOC the controller reports, which a drift moves at once with no charge moving
+  (a -7 % drift on one of 24 packs put a fleet held at its 0.15 reserve at 0.1493); what a drift must
+  not cause is the library's soc-estimator-drift sequence's to judge;
 - a silent BMS taken out of service (``silent_bms``, the library's bms-comms-loss limits) in an example
   that cuts a BMS link, until a pack holds a welded contactor and a cut link together: that pack can only
   be derated, and a derated pack still carries current when the others cannot take the load. Only such an
@@ -63,15 +67,19 @@ SILENT_BMS = Criterion("silent_bms", {"deadline_s": 5.0, "max_current_a": 0.5})
 """The library's bms-comms-loss limits."""
 LINK_CUT = "comms"
 """The inserted fault that cuts a pack's BMS link."""
+DRIFT = "drift"
+"""The inserted fault that offsets a pack's reported SOC."""
 
 
 def invariants_for(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     """The invariants of ``draft`` at ``now_s``: :data:`INVARIANTS` (the pack contract only until a welded
-    pack latches a fault: no controller can open it), ``grid_ramp`` and ``sharing_balance`` over the
-    stretches where they are judged, once long enough, and ``silent_bms`` once a BMS link is cut."""
-    cut_s = welded_fault_s(draft)
+    pack latches a fault: no controller can open it; the SOC bounds until an SOC drift), ``grid_ramp``
+    and ``sharing_balance`` over the stretches where they are judged, once long enough, and
+    ``silent_bms`` once a BMS link is cut."""
+    ends_s = {name: welded_fault_s(draft) for name in PACK_CONTRACT}
+    ends_s["soc_bounds"] = next((t_s for t_s, _, kinds in draft.faults() if DRIFT in kinds), None)
     base = tuple(
-        _until(criterion, cut_s) if criterion.name in PACK_CONTRACT and cut_s is not None else criterion
+        criterion if ends_s.get(criterion.name) is None else _until(criterion, ends_s[criterion.name])
         for criterion in INVARIANTS
     )
     return (*base, *_smoothing(draft, now_s), *_sharing(draft, now_s), *_silent_bms(draft))

@@ -61,6 +61,13 @@ def test_sharing_is_judged_islanded_without_pv_until_a_pack_or_grid_step():
         assert "sharing_balance" not in by_name(Draft(other), 40.0)
 
 
+def test_the_soc_bounds_end_at_the_first_soc_drift():
+    """A drift moves the fleet SOC the controller reports, which the islanded reserve is judged on."""
+    drifted = Draft(start(), [fault(8.0, 4, "isolation"), fault(20.0, 2, "drift"), fault(30.0, 5, "drift")])
+    assert by_name(drifted, 60.0)["soc_bounds"]["window"] == [0.0, 20.0]
+    assert "window" not in by_name(Draft(start(), [fault(8.0, 4, "isolation")]), 60.0)["soc_bounds"]
+
+
 def test_the_pack_contract_ends_when_a_welded_pack_latches_a_fault():
     draft = Draft(start(), [fault(5.0, 3, "weld"), fault(8.0, 4, "isolation"), fault(15.0, 3, "thermal")])
     assert welded_fault_s(draft) == 15.0
