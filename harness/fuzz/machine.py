@@ -314,13 +314,17 @@ class FuzzMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), gap_s=GAPS)
     def pcs_trip(self, data: st.DataObject, gap_s: float) -> None:
-        """A PCS unit trips (its fault-insertion relay closes); at least one unit always stays."""
+        """PCS units trip at once (their fault-insertion relays close): one, or several on a common
+        cause (a shared breaker, cooling loop or DC-link fault); at least one unit always stays."""
         if self._preempted(gap_s) or len(self._tripped) >= draws.MAX_TRIPPED_UNITS:
             return
         running = [unit for unit in range(draws.PCS_UNITS) if unit not in self._tripped]
-        unit = data.draw(st.sampled_from(running), label="unit")
-        self._tripped.add(unit)
-        self._call("relays", "on", relay=unit)
+        most = draws.MAX_TRIPPED_UNITS - len(self._tripped)
+        tripping = st.lists(st.sampled_from(running), min_size=1, max_size=most, unique=True)
+        units = data.draw(tripping, label="units")
+        for unit in units:
+            self._tripped.add(unit)
+            self._call("relays", "on", relay=unit)
         self._wait(gap_s)
 
     @rule(data=st.data(), gap_s=GAPS)
