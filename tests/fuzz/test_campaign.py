@@ -43,8 +43,8 @@ def never_island(tmp_path_factory) -> tuple[int, str, Path]:
 @pytest.fixture(scope="module")
 def no_sync_check(tmp_path_factory) -> CampaignResult:
     out = tmp_path_factory.mktemp("no-sync-check")
-    shrink_s = NO_SYNC_CHECK_SHRINK_S
-    campaign = Campaign(out, examples=BUDGET, seed=NO_SYNC_CHECK_SEED, variant="no-sync-check", shrink_s=shrink_s)
+    variant, shrink_s = "no-sync-check", NO_SYNC_CHECK_SHRINK_S
+    campaign = Campaign(out, examples=BUDGET, seed=NO_SYNC_CHECK_SEED, variant=variant, shrink_s=shrink_s)
     return run_campaign(campaign)
 
 
