@@ -72,7 +72,8 @@ def proof(args: argparse.Namespace, out: Path) -> None:
         if finding is None:
             print(f"{target:<20} {result.tally.examples:>8} {'-':>13} {'none':<28} {result.wall_s:>6.0f}")
             continue
-        reference = run_sequence(finding.sequence, out_dir=out / target / "against-reference")
+        against = Path(tempfile.mkdtemp(prefix="against-reference-", dir=out / target))  # fresh on a rerun
+        reference = run_sequence(finding.sequence, out_dir=against)
         print(
             f"{target:<20} {result.tally.examples:>8} {finding.after_examples:>13} "
             f"{', '.join(finding.failed):<28} {result.wall_s:>6.0f} {len(finding.sequence.steps):>5} "
