@@ -10,7 +10,11 @@ Five judgements hold only where they are a fair demand, so they are judged over 
   the reference holds 120 kW/s, unsmoothed swings reach 200 kW/s at 24 packs and more on larger fleets)
   in an example that starts on the grid, from :data:`SMOOTHING_FROM_S` (the smoothing taking hold) until
   the first action after which the grid may see a step whatever the controller does: a grid loss, a
-  sag, a planned island, a PCS unit trip (no headroom left to absorb a swing) or a cloud;
+  sag, a planned island, a PCS unit trip (no headroom left to absorb a swing) or a cloud; where the
+  racks swing (a ``training_swings`` profile) from a charged start (SOC >= 0.5), also the share of
+  their swing energy that reaches the grid (``grid_band_energy``, the library's 0.2), which a swing
+  too small to break the ramp limit still shows, once the stretch lasts 10 s and until a dispatch
+  step too;
 - an even drain (``sharing_balance``) in an example that starts islanded with no PV and well above the
   reserve, so that every pack discharges, from :data:`SHARING_FROM_S` until a pack fault, a degradation
   step or the grid's return;
@@ -53,6 +57,17 @@ SMOOTHING_LIMITS = {"limit_w_per_s": 150.0e3, "window_s": 0.5}
 SMOOTHING_ENDS = ("grid.outage", "grid.play", "controller.planned_island", "relays.on")
 """Steps after which the grid-side power may jump whatever the controller does (``relays.on``: a PCS unit
 trips or the utility's breaker opens); a cloud ends the stretch too."""
+SWING_LIMITS = {"max_share": 0.2, "band_hz": [0.1, 20.0]}
+"""The library's training-swings-smoothing limits: at most a fifth of the racks' swing energy on the
+grid (the reference lets through a few %, plain power mode all of it)."""
+SWING_LEAST_S = 10.0
+"""The band's 0.1 Hz bottom needs 10 s of trace (``grid_band_energy``)."""
+SWING_LEAST_SOC = 0.5
+"""Swings are judged from a charged start: smoothing them takes discharging on their peaks, which a
+fleet at its reserve must not do (the reference then lets 0.79 of the swing energy through)."""
+SWING_ENDS = (*SMOOTHING_ENDS, "controller.set_dispatch")
+"""As :data:`SMOOTHING_ENDS`, and a dispatch step: its ramp is grid-side energy the racks did not
+swing."""
 SHARING_FROM_S = 5.0
 SHARING_LEAST_S = 10.0
 SHARING_LIMITS = {"min_ratio": 0.8, "reserve_soc": 0.15}
@@ -82,7 +97,13 @@ def invariants_for(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
         criterion if ends_s.get(criterion.name) is None else _until(criterion, ends_s[criterion.name])
         for criterion in INVARIANTS
     )
-    return (*base, *_smoothing(draft, now_s), *_sharing(draft, now_s), *_silent_bms(draft))
+    return (
+        *base,
+        *_smoothing(draft, now_s),
+        *_swings(draft, now_s),
+        *_sharing(draft, now_s),
+        *_silent_bms(draft),
+    )
 
 
 def _until(criterion: Criterion, until_s: float) -> Criterion:
@@ -90,7 +111,7 @@ def _until(criterion: Criterion, until_s: float) -> Criterion:
 
 
 def _stretch(
-    name: str, limits: Mapping[str, float], from_s: float, until_s: float, least_s: float
+    name: str, limits: Mapping[str, object], from_s: float, until_s: float, least_s: float
 ) -> tuple[Criterion, ...]:
     """``name`` judged over ``[from_s, until_s]``, if that lasts at least ``least_s``."""
     if until_s - from_s < least_s:
@@ -106,6 +127,18 @@ def _smoothing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     ends = [s.at_s for s in draft.steps if s.call in SMOOTHING_ENDS] + [c.at_s for c in draft.clouds]
     until_s = min([*ends, now_s])
     return _stretch("grid_ramp", SMOOTHING_LIMITS, SMOOTHING_FROM_S, until_s, SMOOTHING_LIMITS["window_s"])
+
+
+def _swings(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
+    """``grid_band_energy`` over the smoothing stretch (from :data:`SMOOTHING_FROM_S`, until a step of
+    :data:`SWING_ENDS` or a cloud) of an example that starts charged on the grid with swinging racks,
+    once it lasts :data:`SWING_LEAST_S`: a share of swing energy needs swings to share."""
+    start = draft.start
+    if not start.grid_live or start.load["profile"] != "training_swings" or start.soc < SWING_LEAST_SOC:
+        return ()
+    ends = [s.at_s for s in draft.steps if s.call in SWING_ENDS] + [c.at_s for c in draft.clouds]
+    until_s = min([*ends, now_s])
+    return _stretch("grid_band_energy", SWING_LIMITS, SMOOTHING_FROM_S, until_s, SWING_LEAST_S)
 
 
 def _sharing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:

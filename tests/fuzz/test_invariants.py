@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
@@ -49,6 +50,22 @@ def test_smoothing_is_judged_on_the_grid_from_10_s_until_the_first_step_that_may
     clouded = Draft(start(pv_rated_w=1e6), clouds=[Cloud(18.0, 0.5, 10.0)])
     assert by_name(clouded, 60.0)["grid_ramp"]["window"] == [10.0, 18.0]
     assert "grid_ramp" not in by_name(Draft(start(grid_live=False)), 60.0), "not in an island"
+
+
+def swinging(soc: float = 0.7, *, grid_live: bool = True) -> Start:
+    swings = {"profile": "training_swings", "period_s": 1.0, "duty": 0.5, "low": 0.2, "high": 0.9}
+    return replace(start(grid_live=grid_live, soc=soc), load=MappingProxyType(swings))
+
+
+def test_swing_energy_is_judged_on_the_grid_for_swinging_charged_racks_until_a_dispatch_or_jar():
+    quiet = Draft(swinging())
+    assert by_name(quiet, 30.0)["grid_band_energy"]["window"] == [10.0, 30.0]
+    assert "grid_band_energy" not in by_name(quiet, 19.9), "the band's bottom needs 10 s"
+    dispatched = Draft(swinging(), [Step(25.0, "controller.set_dispatch", MappingProxyType({"w": 1e4}))])
+    assert by_name(dispatched, 60.0)["grid_band_energy"]["window"] == [10.0, 25.0]
+    assert by_name(dispatched, 60.0)["grid_ramp"]["window"] == [10.0, 60.0], "a dispatch keeps the ramp"
+    for other in (start(), swinging(soc=0.1505), swinging(grid_live=False)):
+        assert "grid_band_energy" not in by_name(Draft(other), 60.0)
 
 
 def test_sharing_is_judged_islanded_without_pv_until_a_pack_or_grid_step():
