@@ -15,9 +15,10 @@ Five judgements hold only where they are a fair demand, so they are judged over 
   their swing energy that reaches the grid (``grid_band_energy``, the library's 0.2), which a swing
   too small to break the ramp limit still shows, once the stretch lasts 10 s and until a dispatch
   step too;
-- an even drain (``sharing_balance``) in an example that starts islanded with no PV and well above the
-  reserve, so that every pack discharges, from :data:`SHARING_FROM_S` until a pack fault, a degradation
-  step or the grid's return;
+- an even drain (``sharing_balance``) over every stretch the plant is surely islanded (an islanded
+  start or a grid loss, until the grid returns) in an example with no PV and well above the reserve,
+  so that every pack discharges, from :data:`SHARING_FROM_S` after the island began or after a pack
+  fault or degradation step within it, until the next one;
 - the pack contract (``fault_isolation``, ``isolation_current``) until a pack holds a welded contactor
   and a latched fault together: nobody can open that pack (the library's welded-contactor sequence
   judges no pack criterion either);
@@ -37,7 +38,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from harness.fuzz.draft import Draft
-from harness.sequence import Criterion
+from harness.fuzz.draws import GRID_BREAKER_RELAY
+from harness.sequence import Criterion, Step
 from harness.verdict import Verdict
 
 INVARIANTS: tuple[Criterion, ...] = (
@@ -142,13 +144,41 @@ def _swings(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
 
 
 def _sharing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
-    """``sharing_balance`` from :data:`SHARING_FROM_S` on an example that starts islanded with no PV (every
-    pack discharges) and well above the reserve, until a step of :data:`SHARING_ENDS`."""
+    """``sharing_balance`` over every stretch the plant is surely islanded (an islanded start, or a grid
+    loss, until the grid returns), from :data:`SHARING_FROM_S` after it began or after a step of
+    :data:`SHARING_ENDS` within it, until the next such step, once it lasts :data:`SHARING_LEAST_S`;
+    in an example with no PV (every pack discharges), from a charged start of a fleet not aged further
+    (the reference's 100 W least command drains packs past their ageing knee too fast: docs/fuzz.md)."""
     start = draft.start
-    if start.grid_live or start.pv_rated_w > 0.0 or start.soc < SHARING_LEAST_SOC:
+    if start.pv_rated_w > 0.0 or start.soc < SHARING_LEAST_SOC or start.aged_years > 0.0:
         return ()
-    until_s = min([*(s.at_s for s in draft.steps if s.call.startswith(SHARING_ENDS)), now_s])
-    return _stretch("sharing_balance", SHARING_LIMITS, SHARING_FROM_S, until_s, SHARING_LEAST_S)
+    stretches: list[tuple[float, float]] = []
+    since_s = None if start.grid_live else 0.0
+    for step in draft.steps:
+        change = _grid_change(step)
+        if change is None and not step.call.startswith(SHARING_ENDS):
+            continue
+        if since_s is not None:
+            stretches.append((since_s + SHARING_FROM_S, step.at_s))
+        islanded = since_s is not None if change is None else change == "lost"
+        since_s = step.at_s if islanded else None
+    if since_s is not None:
+        stretches.append((since_s + SHARING_FROM_S, now_s))
+    return tuple(
+        criterion
+        for from_s, until_s in stretches
+        for criterion in _stretch("sharing_balance", SHARING_LIMITS, from_s, until_s, SHARING_LEAST_S)
+    )
+
+
+def _grid_change(step: Step) -> str | None:
+    """``"lost"`` or ``"back"`` for a step that takes the grid away or brings it back, else None."""
+    breaker = step.args.get("relay") == GRID_BREAKER_RELAY
+    if step.call == "grid.outage" or (step.call == "relays.on" and breaker):
+        return "lost"
+    if step.call in ("grid.restore", "grid.output") or (step.call == "relays.off" and breaker):
+        return "back"
+    return None
 
 
 def _silent_bms(draft: Draft) -> tuple[Criterion, ...]:

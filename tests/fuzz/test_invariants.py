@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 
+from harness.fuzz import draws
 from harness.fuzz.campaign import _bench_error, _first_broken
 from harness.fuzz.draft import Draft, Start
 from harness.fuzz.invariants import (
@@ -68,14 +69,24 @@ def test_swing_energy_is_judged_on_the_grid_for_swinging_charged_racks_until_a_d
         assert "grid_band_energy" not in by_name(Draft(other), 60.0)
 
 
-def test_sharing_is_judged_islanded_without_pv_until_a_pack_or_grid_step():
+def windows(draft: Draft, now_s: float, name: str) -> list[object]:
+    return [c.limits["window"] for c in invariants_for(draft, now_s) if c.name == name]
+
+
+def test_sharing_is_judged_over_every_sure_island_without_pv_between_pack_and_grid_steps():
     island = Draft(start(grid_live=False), [Step(9.0, "relays.on", MappingProxyType({"relay": 1}))])
-    assert by_name(island, 40.0)["sharing_balance"]["window"] == [5.0, 40.0], "a PCS trip keeps it"
+    assert windows(island, 40.0, "sharing_balance") == [[5.0, 40.0]], "a PCS trip keeps it"
     island.steps.append(fault(22.0, 3, "open"))
-    assert by_name(island, 40.0)["sharing_balance"]["window"] == [5.0, 22.0]
-    assert "sharing_balance" not in by_name(island, 14.0), "not before 10 s of it"
-    for other in (start(), start(grid_live=False, pv_rated_w=1e6), start(grid_live=False, soc=0.151)):
-        assert "sharing_balance" not in by_name(Draft(other), 40.0)
+    assert windows(island, 40.0, "sharing_balance") == [[5.0, 22.0], [27.0, 40.0]], "again after a fault"
+    island.steps.append(Step(45.0, "grid.output", MappingProxyType({"on": True})))
+    assert windows(island, 80.0, "sharing_balance") == [[5.0, 22.0], [27.0, 45.0]], "until the grid is back"
+    assert windows(Draft(start(grid_live=False)), 14.0, "sharing_balance") == [], "not before 10 s of it"
+    lost = Draft(start(), [Step(20.0, "relays.on", MappingProxyType({"relay": draws.GRID_BREAKER_RELAY}))])
+    lost.steps.append(Step(50.0, "relays.off", MappingProxyType({"relay": draws.GRID_BREAKER_RELAY})))
+    assert windows(lost, 80.0, "sharing_balance") == [[25.0, 50.0]], "a grid loss islands the plant"
+    aged = replace(start(grid_live=False), aged_years=5.0)
+    for other in (start(), start(grid_live=False, pv_rated_w=1e6), start(grid_live=False, soc=0.151), aged):
+        assert windows(Draft(other), 40.0, "sharing_balance") == []
 
 
 def test_the_soc_bounds_end_at_the_first_soc_drift():
