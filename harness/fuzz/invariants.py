@@ -90,9 +90,9 @@ DRIFT = "drift"
 
 def invariants_for(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     """The invariants of ``draft`` at ``now_s``: :data:`INVARIANTS` (the pack contract only until a welded
-    pack latches a fault: no controller can open it; the SOC bounds until an SOC drift), ``grid_ramp``
-    and ``sharing_balance`` over the stretches where they are judged, once long enough, and
-    ``silent_bms`` once a BMS link is cut."""
+    pack latches a fault: no controller can open it; the SOC bounds until an SOC drift), ``grid_ramp``,
+    ``grid_band_energy`` and ``sharing_balance`` over the stretches where they are judged, once long
+    enough, and ``silent_bms`` once a BMS link is cut."""
     ends_s = {name: welded_fault_s(draft) for name in PACK_CONTRACT}
     ends_s["soc_bounds"] = next((t_s for t_s, _, kinds in draft.faults() if DRIFT in kinds), None)
     base = tuple(
