@@ -113,12 +113,16 @@ class SimBench(Lifecycle):
             return self.plant.step(dt, self._analyzer.sample)
 
     def run_realtime(self, stop: threading.Event, tick_s: float = REALTIME_TICK_S) -> None:
-        """Advance the plant with the wall clock until ``stop`` is set."""
+        """Advance the plant with the wall clock until ``stop`` is set.
+
+        ``stop`` is also heeded between catch-up steps: a plant that falls behind the wall clock (1 ms
+        sub-steps through a long dead bus on a loaded machine) never catches up, and must still stop.
+        """
         last = time.monotonic()
         while not stop.wait(tick_s):
             now = time.monotonic()
             elapsed, last = now - last, now
-            while elapsed > 0:
+            while elapsed > 0 and not stop.is_set():
                 step = min(elapsed, REALTIME_MAX_STEP_S)
                 self.advance(step)
                 elapsed -= step

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,6 +13,7 @@ import pyvisa
 import serial
 from pymodbus.client import ModbusTcpClient
 
+import harness.sim.bench as bench_module
 from harness.sim.bench import ROLES, SimBench
 from harness.sim.plant import PlantConfig
 from tests.processes import kill_if_running, read_until, start_gridhil, stop
@@ -125,3 +127,22 @@ def test_gridhil_sim_serves_until_sigterm_then_exits_clean(tmp_path: Path):
     port = int(battery.split("::")[2])
     with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
         probe.connect(("127.0.0.1", port))
+
+
+def test_a_plant_behind_the_wall_clock_still_stops_when_asked(monkeypatch):
+    """A real-time plant that falls behind (1 ms sub-steps through a long dead bus on a loaded machine)
+    never catches up; it must still heed ``stop`` between its catch-up steps."""
+    bench = SimBench(SMALL)
+    clock = iter([0.0, 1000.0])  # the first tick finds the plant 1000 s behind
+    monkeypatch.setattr(bench_module.time, "monotonic", lambda: next(clock, 1000.0))
+    stop = threading.Event()
+    steps: list[float] = []
+
+    def advance(dt: float) -> None:
+        steps.append(dt)
+        if len(steps) == 5:
+            stop.set()
+
+    monkeypatch.setattr(bench, "advance", advance)
+    bench.run_realtime(stop, tick_s=0.0)
+    assert len(steps) == 5, "it stopped in the middle of catching up"
