@@ -126,8 +126,7 @@ def _smoothing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     :data:`SMOOTHING_ENDS` or a cloud."""
     if not draft.start.grid_live:
         return ()
-    ends = [s.at_s for s in draft.steps if s.call in SMOOTHING_ENDS] + [c.at_s for c in draft.clouds]
-    until_s = min([*ends, now_s])
+    until_s = _grid_quiet_until(draft, now_s, SMOOTHING_ENDS)
     return _stretch("grid_ramp", SMOOTHING_LIMITS, SMOOTHING_FROM_S, until_s, SMOOTHING_LIMITS["window_s"])
 
 
@@ -138,9 +137,14 @@ def _swings(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
     start = draft.start
     if not start.grid_live or start.load["profile"] != "training_swings" or start.soc < SWING_LEAST_SOC:
         return ()
-    ends = [s.at_s for s in draft.steps if s.call in SWING_ENDS] + [c.at_s for c in draft.clouds]
-    until_s = min([*ends, now_s])
+    until_s = _grid_quiet_until(draft, now_s, SWING_ENDS)
     return _stretch("grid_band_energy", SWING_LIMITS, SMOOTHING_FROM_S, until_s, SWING_LEAST_S)
+
+
+def _grid_quiet_until(draft: Draft, now_s: float, ends: tuple[str, ...]) -> float:
+    """The first step of ``ends`` or cloud, if any before ``now_s``: where the grid may jump whatever
+    the controller does."""
+    return min([s.at_s for s in draft.steps if s.call in ends] + [c.at_s for c in draft.clouds] + [now_s])
 
 
 def _sharing(draft: Draft, now_s: float) -> tuple[Criterion, ...]:
